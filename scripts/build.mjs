@@ -16,4 +16,7 @@ function run(cmd, args) {
 
 rmSync(join(root, 'dist'), { recursive: true, force: true });
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);
-if (existsSync(join(root, 'shim/Makefile'))) run('make', ['-s', '-C', 'shim']);
+// The C parts: the per-container shim, and the small N-API addon for the syscalls Node lacks.
+for (const dir of ['shim', 'native']) {
+  if (existsSync(join(root, dir, 'Makefile'))) run('make', ['-s', '-C', dir]);
+}
