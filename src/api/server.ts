@@ -1,0 +1,135 @@
+/**
+ * The Engine API server: HTTP/1.1 on a unix socket, the daemon's only interface.
+ */
+import { chmod, rm } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Duplex } from 'node:stream';
+import { InvalidArgument, NotFound } from '../errors/errors.js';
+import type { Logger } from '../daemon/logger.js';
+import { Router, messageOf, readBody, sendError, splitVersion, statusOf, type RequestContext } from './router.js';
+
+export interface ApiServer {
+  server: Server;
+  close(): Promise<void>;
+}
+
+export async function listenUnix(router: Router, socketPath: string, log: Logger): Promise<ApiServer> {
+  const server = createServer({ keepAliveTimeout: 30_000 });
+  // Long streams (logs -f, events, wait) must not be cut by Node's defaults.
+  server.requestTimeout = 0;
+  server.headersTimeout = 0;
+  server.timeout = 0;
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    void dispatch(router, req, res, undefined, log);
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (head.length > 0) socket.unshift(head);
+    void dispatch(router, req, undefined, socket, log);
+  });
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
+  });
+  await rm(socketPath, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  await chmod(socketPath, 0o660);
+  return {
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function dispatch(
+  router: Router,
+  req: IncomingMessage,
+  res: ServerResponse | undefined,
+  socket: Duplex | undefined,
+  log: Logger,
+): Promise<void> {
+  const started = Date.now();
+  const url = new URL(req.url ?? '/', 'http://berth');
+  let ctx: RequestContext | undefined;
+  let hijacked = false;
+  try {
+    const { version, path } = splitVersion(url.pathname);
+    const match = router.match(req.method ?? 'GET', path);
+    if (match === undefined) throw new NotFound('page not found');
+    if (match === 'method') throw new NotFound('page not found');
+    ctx = {
+      req,
+      res,
+      params: match.params,
+      query: url.searchParams,
+      version,
+      upgrade: socket !== undefined,
+      body: (limit?: number) => readBody(req, limit),
+      json: async <T>(fallback: T): Promise<T> => {
+        const body = await readBody(req);
+        if (body.length === 0) return fallback;
+        try {
+          return JSON.parse(body.toString('utf8')) as T;
+        } catch (err) {
+          throw new InvalidArgument(`invalid JSON in the request body: ${messageOf(err)}`, { cause: err });
+        }
+      },
+      hijack: (contentType: string) => {
+        if (!socket) {
+          // No upgrade asked: stream the raw bytes as the body of a 200, as Docker does.
+          if (!res) throw new Error('no response to hijack');
+          res.writeHead(200, { 'Content-Type': contentType });
+          res.flushHeaders();
+          hijacked = true;
+          return responseDuplex(req, res);
+        }
+        hijacked = true;
+        socket.write(
+          `HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`,
+        );
+        return socket;
+      },
+    };
+    await match.handler(ctx);
+  } catch (err) {
+    const status = statusOf(err);
+    if (status >= 500) log.error('request failed', { method: req.method, path: url.pathname, error: messageOf(err), stack: err instanceof Error ? err.stack : undefined });
+    if (res) sendError(res, err);
+    else if (socket && !hijacked) {
+      const body = JSON.stringify({ message: messageOf(err) });
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : status === 409 ? 'Conflict' : 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    } else socket?.destroy();
+  } finally {
+    log.debug('request', { method: req.method, path: url.pathname, ms: Date.now() - started });
+  }
+}
+
+/** A duplex over a plain request/response pair, for attach without an upgrade. */
+function responseDuplex(req: IncomingMessage, res: ServerResponse): Duplex {
+  const duplex = new Duplex({
+    read() {
+      req.resume();
+    },
+    write(chunk: Buffer, _enc, done) {
+      res.write(chunk, () => done());
+    },
+    final(done) {
+      res.end(() => done());
+    },
+  });
+  req.on('data', (chunk: Buffer) => {
+    if (!duplex.push(chunk)) req.pause();
+  });
+  req.on('end', () => duplex.push(null));
+  res.on('close', () => duplex.destroy());
+  return duplex;
+}

@@ -1,0 +1,243 @@
+/**
+ * The content store: blobs by digest.
+ *
+ *   <root>/blobs/sha256/<hex>        committed blobs, immutable, named by their digest
+ *   <root>/ingest/<hash of ref>/data  bytes of a write in progress (resumable)
+ *   <root>/ingest/<hash of ref>/ref   the ref that names that write
+ *
+ * A blob becomes visible only through `commit`, after its bytes were hashed, matched the
+ * expected digest and size, fsynced and renamed into place. A crash at any moment leaves
+ * either the whole blob or nothing (plus an ingest that a later write of the same ref resumes).
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream, type ReadStream } from 'node:fs';
+import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InvalidArgument, NotFound, errnoCode } from '../errors/errors.js';
+import { syncDir } from '../util/atomic-file.js';
+import { checkDigest, digestHex } from './digest.js';
+
+export interface BlobInfo {
+  digest: string;
+  size: number;
+}
+
+export interface Expected {
+  digest?: string;
+  size?: number;
+}
+
+export interface ContentStore {
+  info(digest: string): Promise<BlobInfo | undefined>;
+  readBlob(digest: string): Promise<Buffer>;
+  openBlob(digest: string, start?: number): ReadStream;
+  blobPath(digest: string): string;
+  /** Writes a whole blob at once; verifies it against `expected` when given. */
+  writeBlob(data: Buffer, expected?: Expected): Promise<BlobInfo>;
+  /** Opens (or resumes) the write named `ref`; `offset` says how many bytes it already has. */
+  ingest(ref: string, expected?: Expected): Promise<IngestWriter>;
+  delete(digest: string): Promise<void>;
+  list(): Promise<BlobInfo[]>;
+}
+
+export interface IngestWriter {
+  readonly ref: string;
+  /** Bytes already written, including those kept from an earlier, interrupted write. */
+  readonly offset: number;
+  write(chunk: Buffer): Promise<void>;
+  /** Verifies, fsyncs and makes the blob visible. */
+  commit(): Promise<BlobInfo>;
+  /** Closes the file and keeps the bytes for a later resume. */
+  close(): Promise<void>;
+  /** Closes the file and throws the bytes away. */
+  abort(): Promise<void>;
+}
+
+export class LocalContentStore implements ContentStore {
+  readonly root: string;
+
+  private constructor(root: string) {
+    this.root = root;
+  }
+
+  static async open(root: string): Promise<LocalContentStore> {
+    await mkdir(join(root, 'blobs', 'sha256'), { recursive: true });
+    await mkdir(join(root, 'ingest'), { recursive: true });
+    return new LocalContentStore(root);
+  }
+
+  blobPath(digest: string): string {
+    return join(this.root, 'blobs', 'sha256', digestHex(digest));
+  }
+
+  async info(digest: string): Promise<BlobInfo | undefined> {
+    try {
+      const st = await stat(this.blobPath(digest));
+      return { digest, size: st.size };
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async readBlob(digest: string): Promise<Buffer> {
+    try {
+      return await readFile(this.blobPath(digest));
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') throw new NotFound(`content ${digest}: not found`);
+      throw err;
+    }
+  }
+
+  openBlob(digest: string, start = 0): ReadStream {
+    return createReadStream(this.blobPath(digest), { start });
+  }
+
+  async writeBlob(data: Buffer, expected: Expected = {}): Promise<BlobInfo> {
+    const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+    verify(digest, data.length, expected, 'blob');
+    const existing = await this.info(digest);
+    if (existing) return existing;
+    const writer = await this.ingest(`write-${digest}-${process.pid}-${Date.now()}`, { digest, size: data.length });
+    try {
+      await writer.write(data);
+      return await writer.commit();
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+  }
+
+  async ingest(ref: string, expected: Expected = {}): Promise<IngestWriter> {
+    if (expected.digest !== undefined) checkDigest(expected.digest);
+    const dir = join(this.root, 'ingest', createHash('sha256').update(ref).digest('hex'));
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'ref'), ref);
+    const dataPath = join(dir, 'data');
+    const hash = createHash('sha256');
+    let offset = 0;
+    // Resuming: the hash state cannot be saved, so the bytes kept so far are hashed again.
+    try {
+      for await (const chunk of createReadStream(dataPath)) {
+        hash.update(chunk as Buffer);
+        offset += (chunk as Buffer).length;
+      }
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err;
+    }
+    if (expected.size !== undefined && offset > expected.size) {
+      await rm(dataPath, { force: true });
+      hash.destroy?.();
+      return this.ingest(ref, expected);
+    }
+    const file = await open(dataPath, 'a');
+    return new LocalIngest(this, ref, dir, file, hash, offset, expected);
+  }
+
+  async delete(digest: string): Promise<void> {
+    try {
+      await rm(this.blobPath(digest));
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') throw new NotFound(`content ${digest}: not found`);
+      throw err;
+    }
+  }
+
+  async list(): Promise<BlobInfo[]> {
+    const dir = join(this.root, 'blobs', 'sha256');
+    const out: BlobInfo[] = [];
+    for (const name of await readdir(dir)) {
+      if (!/^[a-f0-9]{64}$/.test(name)) continue;
+      const st = await stat(join(dir, name));
+      out.push({ digest: `sha256:${name}`, size: st.size });
+    }
+    return out;
+  }
+
+  /** Drops every ingest: for a daemon start when resumable writes are not wanted. */
+  async clearIngests(): Promise<void> {
+    await rm(join(this.root, 'ingest'), { recursive: true, force: true });
+    await mkdir(join(this.root, 'ingest'), { recursive: true });
+  }
+}
+
+class LocalIngest implements IngestWriter {
+  readonly ref: string;
+  #offset: number;
+  readonly #store: LocalContentStore;
+  readonly #dir: string;
+  readonly #file: FileHandle;
+  readonly #hash: Hash;
+  readonly #expected: Expected;
+  #closed = false;
+
+  constructor(store: LocalContentStore, ref: string, dir: string, file: FileHandle, hash: Hash, offset: number, expected: Expected) {
+    this.#store = store;
+    this.ref = ref;
+    this.#dir = dir;
+    this.#file = file;
+    this.#hash = hash;
+    this.#offset = offset;
+    this.#expected = expected;
+  }
+
+  get offset(): number {
+    return this.#offset;
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.#expected.size !== undefined && this.#offset + chunk.length > this.#expected.size) {
+      throw new InvalidArgument(
+        `blob ${this.#expected.digest ?? this.ref}: more data than the expected ${this.#expected.size} bytes`,
+      );
+    }
+    let written = 0;
+    while (written < chunk.length) {
+      const r = await this.#file.write(chunk, written, chunk.length - written);
+      written += r.bytesWritten;
+    }
+    this.#hash.update(chunk);
+    this.#offset += chunk.length;
+  }
+
+  async commit(): Promise<BlobInfo> {
+    const digest = `sha256:${this.#hash.digest('hex')}`;
+    try {
+      verify(digest, this.#offset, this.#expected, 'blob');
+    } catch (err) {
+      await this.abort();
+      throw err;
+    }
+    await this.#file.sync();
+    await this.#close();
+    const target = this.#store.blobPath(digest);
+    await rename(join(this.#dir, 'data'), target);
+    await syncDir(join(this.#store.root, 'blobs', 'sha256'));
+    await rm(this.#dir, { recursive: true, force: true });
+    return { digest, size: this.#offset };
+  }
+
+  async close(): Promise<void> {
+    await this.#close();
+  }
+
+  async abort(): Promise<void> {
+    await this.#close();
+    await rm(this.#dir, { recursive: true, force: true });
+  }
+
+  async #close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#file.close();
+  }
+}
+
+function verify(digest: string, size: number, expected: Expected, what: string): void {
+  if (expected.size !== undefined && size !== expected.size) {
+    throw new InvalidArgument(`${what} ${expected.digest ?? digest}: size ${size} does not match the expected ${expected.size}`);
+  }
+  if (expected.digest !== undefined && digest !== expected.digest) {
+    throw new InvalidArgument(`${what} ${expected.digest}: digest mismatch: the content hashes to ${digest}`);
+  }
+}

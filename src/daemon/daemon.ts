@@ -1,0 +1,244 @@
+/**
+ * berthd: wires the stores together and serves the Engine API.
+ *
+ *   <data-root>/
+ *     metadata.json        the transactional metadata store (images, references, layers, containers)
+ *     content/             the content store (configs, manifests)
+ *     snapshots/           the overlay snapshotter (layers, containers' writable layers)
+ *     tmp/                 scratch space for loads and imports, emptied at start
+ *   <exec-root>/
+ *     berthd.pid           the running daemon's pid
+ *     berth.sock           the API socket (by default)
+ */
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { imageRoutes } from '../api/routes/images.js';
+import { hostFacts, systemRoutes } from '../api/routes/system.js';
+import { Router, type RequestContext } from '../api/router.js';
+import { listenUnix, type ApiServer } from '../api/server.js';
+import { LocalContentStore } from '../content/content-store.js';
+import { Unavailable, errnoCode } from '../errors/errors.js';
+import { ImageStore, type ContainerUsage } from '../images/image-store.js';
+import { MetadataStore } from '../metadata/metadata-store.js';
+import { emptyMetadata, type MetadataV1 } from '../metadata/schema.js';
+import { OverlaySnapshotter } from '../snapshots/overlay-snapshotter.js';
+import { EventBus } from './events.js';
+import type { Logger } from './logger.js';
+import { BERTH_VERSION } from './version.js';
+
+export interface DaemonOptions {
+  dataRoot: string;
+  execRoot: string;
+  /** The API socket's path. */
+  socketPath: string;
+  pidFile: string;
+}
+
+export class Daemon {
+  readonly options: DaemonOptions;
+  readonly log: Logger;
+  readonly content: LocalContentStore;
+  readonly snapshots: OverlaySnapshotter;
+  readonly meta: MetadataStore<MetadataV1>;
+  readonly images: ImageStore;
+  readonly events = new EventBus();
+  readonly scratchDir: string;
+  readonly startedAt = new Date();
+  /** Set by the registry client when it is wired in. */
+  pull: ((ctx: RequestContext) => Promise<void>) | undefined;
+  #api: ApiServer | undefined;
+
+  private constructor(
+    options: DaemonOptions,
+    log: Logger,
+    content: LocalContentStore,
+    snapshots: OverlaySnapshotter,
+    meta: MetadataStore<MetadataV1>,
+  ) {
+    this.options = options;
+    this.log = log;
+    this.content = content;
+    this.snapshots = snapshots;
+    this.meta = meta;
+    this.images = new ImageStore(content, snapshots, meta);
+    this.images.setContainerUsage(() => this.containerUsage());
+    this.scratchDir = join(options.dataRoot, 'tmp');
+  }
+
+  static async start(options: DaemonOptions, log: Logger): Promise<Daemon> {
+    await mkdir(options.dataRoot, { recursive: true, mode: 0o711 });
+    await mkdir(options.execRoot, { recursive: true, mode: 0o700 });
+    await claimPidFile(options.pidFile);
+    const scratch = join(options.dataRoot, 'tmp');
+    await rm(scratch, { recursive: true, force: true });
+    await mkdir(scratch, { recursive: true, mode: 0o700 });
+    const [content, meta] = await Promise.all([
+      LocalContentStore.open(join(options.dataRoot, 'content')),
+      MetadataStore.open(join(options.dataRoot, 'metadata.json'), emptyMetadata),
+    ]);
+    const snapshots = new OverlaySnapshotter(join(options.dataRoot, 'snapshots'));
+    await snapshots.init();
+    const daemon = new Daemon(options, log, content, snapshots, meta);
+    const router = new Router();
+    systemRoutes(router, daemon);
+    imageRoutes(router, daemon);
+    daemon.#api = await listenUnix(router, options.socketPath, log);
+    log.info('berthd started', { version: BERTH_VERSION, dataRoot: options.dataRoot, socket: options.socketPath, pid: process.pid });
+    // What a crash left half-made is collected once the API answers, off the start-up path.
+    setImmediate(() => {
+      void daemon.#collectGarbage();
+    });
+    return daemon;
+  }
+
+  async #collectGarbage(): Promise<void> {
+    try {
+      await this.snapshots.cleanup();
+      const removed = await this.images.collectLayers();
+      if (removed.length) this.log.info('removed unused layers', { count: removed.length });
+    } catch (err) {
+      this.log.warn('garbage collection failed', { error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  /** Which containers use which image; containers register here when they land. */
+  containerUsage(): ContainerUsage[] {
+    return [];
+  }
+
+  async info(): Promise<Record<string, unknown>> {
+    const host = hostFacts();
+    const state = this.meta.read();
+    return {
+      ID: 'berth',
+      Containers: 0,
+      ContainersRunning: 0,
+      ContainersPaused: 0,
+      ContainersStopped: 0,
+      Images: Object.keys(state.images).length,
+      Driver: 'overlay2',
+      DriverStatus: [['Backing Filesystem', 'extfs']],
+      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: ['json-file'] },
+      MemoryLimit: true,
+      SwapLimit: true,
+      CpuCfsPeriod: true,
+      CpuCfsQuota: true,
+      CPUShares: true,
+      CPUSet: true,
+      PidsLimit: true,
+      IPv4Forwarding: true,
+      Debug: false,
+      NFd: 0,
+      OomKillDisable: true,
+      NGoroutines: 0,
+      SystemTime: new Date().toISOString(),
+      LoggingDriver: 'json-file',
+      CgroupDriver: 'cgroupfs',
+      CgroupVersion: await cgroupVersion(),
+      NEventsListener: 0,
+      KernelVersion: host.kernel,
+      OperatingSystem: await operatingSystem(),
+      OSVersion: '',
+      OSType: 'linux',
+      Architecture: process.arch === 'x64' ? 'x86_64' : process.arch,
+      IndexServerAddress: 'https://index.docker.io/v1/',
+      RegistryConfig: { IndexConfigs: {}, InsecureRegistryCIDRs: ['127.0.0.0/8', '::1/128'], Mirrors: [] },
+      NCPU: host.ncpu,
+      MemTotal: host.memTotal,
+      DockerRootDir: this.options.dataRoot,
+      Name: host.hostname,
+      Labels: [],
+      ExperimentalBuild: false,
+      ServerVersion: BERTH_VERSION,
+      Runtimes: { runc: { path: 'runc' } },
+      DefaultRuntime: 'runc',
+      Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
+      LiveRestoreEnabled: true,
+      Isolation: '',
+      InitBinary: 'berth-init',
+      SecurityOptions: ['name=seccomp,profile=builtin', 'name=no-new-privileges'],
+      Warnings: [],
+    };
+  }
+
+  async diskUsage(): Promise<Record<string, unknown>> {
+    const images = await this.images.list();
+    const users = this.images.layerUsers();
+    const state = this.meta.read();
+    const layersSize = Object.values(state.layers).reduce((s, l) => s + l.size, 0);
+    const usage = this.containerUsage();
+    return {
+      LayersSize: layersSize,
+      Images: images.map((image) => {
+        const shared = image.record.layers.filter((c) => (users.get(c) ?? 0) > 1).reduce((s, c) => s + (state.layers[c]?.size ?? 0), 0);
+        return {
+          Id: image.id,
+          ParentId: image.record.parent ?? '',
+          RepoTags: image.repoTags.map(familiarOf),
+          RepoDigests: image.repoDigests.map(familiarOf),
+          Created: image.config.created ? Math.floor(Date.parse(image.config.created) / 1000) : 0,
+          Size: image.size,
+          SharedSize: shared,
+          Labels: image.config.config?.Labels ?? {},
+          Containers: usage.filter((c) => c.imageId === image.id).length,
+        };
+      }),
+      Containers: [],
+      Volumes: [],
+      BuildCache: [],
+    };
+  }
+
+  async stop(): Promise<void> {
+    await this.#api?.close();
+    await rm(this.options.pidFile, { force: true });
+    this.log.info('berthd stopped');
+  }
+}
+
+function familiarOf(full: string): string {
+  return full.replace(/^docker\.io\/library\//, '').replace(/^docker\.io\//, '');
+}
+
+/** Refuses to start while another live berthd holds the pid file; takes it otherwise. */
+async function claimPidFile(path: string): Promise<void> {
+  let pid: number | undefined;
+  try {
+    pid = Number.parseInt(await readFile(path, 'utf8'), 10);
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+  }
+  if (pid && pid > 0 && pid !== process.pid && isAlive(pid)) {
+    throw new Unavailable(`pid file found, ensure berthd is not running or delete ${path} (pid ${pid} is alive)`);
+  }
+  const handle = await open(path, 'w', 0o644);
+  await handle.writeFile(`${process.pid}\n`);
+  await handle.close();
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === 'EPERM';
+  }
+}
+
+async function cgroupVersion(): Promise<string> {
+  try {
+    await readFile('/sys/fs/cgroup/cgroup.controllers');
+    return '2';
+  } catch {
+    return '1';
+  }
+}
+
+async function operatingSystem(): Promise<string> {
+  try {
+    const text = await readFile('/etc/os-release', 'utf8');
+    return /^PRETTY_NAME="?([^"\n]*)"?/m.exec(text)?.[1] ?? 'Linux';
+  } catch {
+    return 'Linux';
+  }
+}

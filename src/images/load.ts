@@ -1,0 +1,265 @@
+/**
+ * `docker load`: images from an archive, in Docker's format (manifest.json, as `docker save`
+ * writes it) or as an OCI image layout (index.json, blobs/sha256/…), tarred.
+ *
+ * The archive is hostile input. Its files are written to a scratch folder under flat,
+ * generated names, so no name in the archive can place a file anywhere; symlinks and hardlinks
+ * inside it are resolved by name within the archive, never on disk.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { readTar } from '../archive/tar-reader.js';
+import { decompressStream } from '../archive/decompress.js';
+import { InvalidArgument, NotFound } from '../errors/errors.js';
+import type { LayerRecord } from '../metadata/schema.js';
+import type { ImageStore } from './image-store.js';
+import type { Descriptor, ImageConfig, Index, Manifest } from './oci-types.js';
+import { MediaTypes } from './oci-types.js';
+import { familiarString, parseTaggedReference, type Reference } from './reference.js';
+
+export interface LoadResult {
+  /** Familiar names of the images loaded with a name ('busybox:latest'). */
+  names: string[];
+  /** Ids of the images loaded without one. */
+  untagged: string[];
+}
+
+export type LoadProgress = { status: string; id?: string; progressDetail?: { current?: number; total?: number } };
+
+/** The archive's files by name, as paths in the scratch folder. */
+class ArchiveFiles {
+  readonly #files = new Map<string, string>();
+  readonly #links = new Map<string, string>();
+
+  addFile(name: string, path: string): void {
+    this.#files.set(name, path);
+  }
+
+  addLink(name: string, target: string): void {
+    this.#links.set(name, target);
+  }
+
+  has(name: string): boolean {
+    return this.resolve(name) !== undefined;
+  }
+
+  resolve(name: string): string | undefined {
+    let current = cleanName(name);
+    for (let hops = 0; hops < 32; hops++) {
+      const file = this.#files.get(current);
+      if (file) return file;
+      const link = this.#links.get(current);
+      if (link === undefined) return undefined;
+      current = link;
+    }
+    return undefined;
+  }
+
+  path(name: string): string {
+    const path = this.resolve(name);
+    if (!path) throw new InvalidArgument(`invalid archive: it names "${name}" but has no such file`);
+    return path;
+  }
+}
+
+/** 'a/./b/' -> 'a/b'; refuses names that climb out of the archive. */
+function cleanName(name: string): string {
+  const cleaned = posix.normalize(`/${name}`).slice(1).replace(/\/$/, '');
+  if (cleaned.startsWith('..')) throw new InvalidArgument(`invalid archive: entry "${name}" points outside the archive`);
+  return cleaned;
+}
+
+export async function loadArchive(
+  store: ImageStore,
+  input: Readable,
+  progress: (p: LoadProgress) => void,
+  scratchRoot: string,
+): Promise<LoadResult> {
+  const scratch = join(scratchRoot, `load-${randomUUID()}`);
+  await mkdir(scratch, { recursive: true });
+  try {
+    const files = await extract(await decompressStream(input), scratch);
+    if (files.has('manifest.json')) return await loadDockerArchive(store, files, progress);
+    if (files.has('index.json')) return await loadOciLayout(store, files, progress);
+    throw new InvalidArgument('invalid archive: it has neither manifest.json (docker save) nor index.json (OCI image layout)');
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+async function extract(tar: Readable, scratch: string): Promise<ArchiveFiles> {
+  const files = new ArchiveFiles();
+  let n = 0;
+  let sawEntry = false;
+  for await (const entry of readTar(tar)) {
+    sawEntry = true;
+    const { header } = entry;
+    const name = cleanName(header.name);
+    if (header.type === 'file') {
+      const path = join(scratch, String(n++));
+      await pipeline(entry.body, createWriteStream(path, { mode: 0o600 }));
+      files.addFile(name, path);
+      continue;
+    }
+    entry.body.resume();
+    if (header.type === 'symlink') {
+      files.addLink(name, cleanName(posix.join(posix.dirname(name), header.linkname)));
+    } else if (header.type === 'hardlink') {
+      files.addLink(name, cleanName(header.linkname));
+    }
+    // Directories are implied by names; devices and fifos have no place in an image archive.
+  }
+  if (!sawEntry) throw new InvalidArgument('invalid archive: it is empty');
+  return files;
+}
+
+interface DockerManifestEntry {
+  Config: string;
+  RepoTags?: string[] | null;
+  Layers: string[];
+}
+
+async function loadDockerArchive(store: ImageStore, files: ArchiveFiles, progress: (p: LoadProgress) => void): Promise<LoadResult> {
+  const entries = parseJson<DockerManifestEntry[]>(await readFile(files.path('manifest.json')), 'manifest.json');
+  if (!Array.isArray(entries)) throw new InvalidArgument('invalid archive: manifest.json is not a list');
+  const result: LoadResult = { names: [], untagged: [] };
+  for (const entry of entries) {
+    if (typeof entry?.Config !== 'string' || !Array.isArray(entry.Layers)) {
+      throw new InvalidArgument('invalid archive: a manifest.json entry lacks Config or Layers');
+    }
+    const configBytes = await readFile(files.path(entry.Config));
+    const config = parseConfig(configBytes, entry.Config);
+    const references = (entry.RepoTags ?? []).map((t) => parseTaggedReference(t));
+    const layers = await unpackLayers(store, config, entry.Layers.map((l) => ({ path: files.path(l) })), progress);
+    const id = await store.addImageWithConfig(configBytes, { layers, references });
+    addResult(result, id, references);
+  }
+  return result;
+}
+
+async function loadOciLayout(store: ImageStore, files: ArchiveFiles, progress: (p: LoadProgress) => void): Promise<LoadResult> {
+  const blob = async (desc: Descriptor): Promise<Buffer> => {
+    const data = await readFile(blobPath(files, desc));
+    checkBlob(data, desc);
+    return data;
+  };
+  const index = parseJson<Index>(await readFile(files.path('index.json')), 'index.json');
+  if (!Array.isArray(index?.manifests)) throw new InvalidArgument('invalid archive: index.json has no manifests');
+  const result: LoadResult = { names: [], untagged: [] };
+  for (const desc of index.manifests) {
+    const name = desc.annotations?.['io.containerd.image.name'] ?? desc.annotations?.['org.opencontainers.image.ref.name'];
+    const manifestDesc = await selectManifest(desc, blob);
+    const manifestBytes = await blob(manifestDesc);
+    const manifest = parseJson<Manifest>(manifestBytes, `manifest ${manifestDesc.digest}`);
+    if (!manifest?.config || !Array.isArray(manifest.layers)) throw new InvalidArgument(`invalid archive: manifest ${manifestDesc.digest} lacks config or layers`);
+    const configBytes = await blob(manifest.config);
+    const config = parseConfig(configBytes, manifest.config.digest);
+    const layers = await unpackLayers(
+      store,
+      config,
+      manifest.layers.map((l) => {
+        const path = blobPath(files, l);
+        return { path, digest: l.digest, size: l.size };
+      }),
+      progress,
+    );
+    await store.content.writeBlob(manifestBytes, { digest: manifestDesc.digest });
+    const references = name ? nameReference(name) : [];
+    const id = await store.addImageWithConfig(configBytes, { layers, references, manifests: [manifestDesc.digest] });
+    addResult(result, id, references);
+  }
+  return result;
+}
+
+/** An index entry may itself be an index: pick linux/amd64 from it. */
+async function selectManifest(desc: Descriptor, blob: (d: Descriptor) => Promise<Buffer>, depth = 0): Promise<Descriptor> {
+  if (desc.mediaType !== MediaTypes.ociIndex && desc.mediaType !== MediaTypes.dockerManifestList) return desc;
+  if (depth > 4) throw new InvalidArgument('invalid archive: indexes nested too deep');
+  const index = parseJson<Index>(await blob(desc), `index ${desc.digest}`);
+  const chosen = index.manifests?.find((m) => !m.platform || (m.platform.os === 'linux' && m.platform.architecture === 'amd64'));
+  if (!chosen) throw new NotFound(`no matching manifest for linux/amd64 in the manifest list entries of ${desc.digest}`);
+  return selectManifest(chosen, blob, depth + 1);
+}
+
+/** A name annotation: a full reference names the image; a bare tag says nothing of the repository. */
+function nameReference(name: string): Reference[] {
+  try {
+    if (!name.includes(':') && !name.includes('/') && !name.includes('@')) return [];
+    return [parseTaggedReference(name)];
+  } catch {
+    return [];
+  }
+}
+
+async function unpackLayers(
+  store: ImageStore,
+  config: ImageConfig,
+  layers: Array<{ path: string; digest?: string; size?: number }>,
+  progress: (p: LoadProgress) => void,
+): Promise<LayerRecord[]> {
+  const diffIds = config.rootfs.diff_ids;
+  if (diffIds.length !== layers.length) {
+    throw new InvalidArgument(`invalid archive: the config lists ${diffIds.length} layers, the manifest ${layers.length}`);
+  }
+  const records: LayerRecord[] = [];
+  let parent: string | undefined;
+  for (const [i, layer] of layers.entries()) {
+    if (layer.digest) await checkFile(layer.path, layer.digest, layer.size);
+    const id = diffIds[i]!.replace(/^sha256:/, '').slice(0, 12);
+    progress({ status: 'Loading layer', id });
+    const record = await store.unpackLayer(createReadStream(layer.path), parent, diffIds[i]);
+    records.push(record);
+    parent = record.chainId;
+  }
+  return records;
+}
+
+function blobPath(files: ArchiveFiles, desc: Descriptor): string {
+  const m = /^sha256:([a-f0-9]{64})$/.exec(desc?.digest ?? '');
+  if (!m) throw new InvalidArgument(`invalid archive: unsupported digest "${desc?.digest}"`);
+  return files.path(`blobs/sha256/${m[1]}`);
+}
+
+function checkBlob(data: Buffer, desc: Descriptor): void {
+  const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+  if (digest !== desc.digest) throw new InvalidArgument(`invalid archive: blob ${desc.digest} hashes to ${digest}`);
+  if (desc.size !== undefined && desc.size !== data.length) {
+    throw new InvalidArgument(`invalid archive: blob ${desc.digest} is ${data.length} bytes, its descriptor says ${desc.size}`);
+  }
+}
+
+async function checkFile(path: string, digest: string, size?: number): Promise<void> {
+  const hash = createHash('sha256');
+  let length = 0;
+  for await (const chunk of createReadStream(path)) {
+    hash.update(chunk as Buffer);
+    length += (chunk as Buffer).length;
+  }
+  const actual = `sha256:${hash.digest('hex')}`;
+  if (actual !== digest) throw new InvalidArgument(`invalid archive: layer ${digest} hashes to ${actual}`);
+  if (size !== undefined && size !== length) throw new InvalidArgument(`invalid archive: layer ${digest} is ${length} bytes, its descriptor says ${size}`);
+}
+
+function parseConfig(bytes: Buffer, what: string): ImageConfig {
+  const config = parseJson<ImageConfig>(bytes, `image config ${what}`);
+  if (!config?.rootfs || !Array.isArray(config.rootfs.diff_ids)) throw new InvalidArgument(`invalid archive: image config ${what} has no rootfs.diff_ids`);
+  return config;
+}
+
+function parseJson<T>(bytes: Buffer, what: string): T {
+  try {
+    return JSON.parse(bytes.toString('utf8')) as T;
+  } catch (err) {
+    throw new InvalidArgument(`invalid archive: ${what} is not valid JSON`, { cause: err });
+  }
+}
+
+function addResult(result: LoadResult, id: string, references: Reference[]): void {
+  if (references.length === 0) result.untagged.push(id);
+  for (const ref of references) result.names.push(familiarString(ref));
+}
+
