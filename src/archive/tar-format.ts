@@ -161,8 +161,8 @@ function parseBase256(block: Buffer, offset: number, length: number, field: stri
   let value = 0;
   for (let i = 0; i < length; i++) {
     let b = block[offset + i]!;
-    if (i === 0) b &= 0x7f;
     if (negative) b ^= 0xff;
+    if (i === 0) b &= 0x7f;
     value = value * 256 + b;
     if (value > Number.MAX_SAFE_INTEGER) {
       throw new InvalidArgument(`archive/tar: invalid tar header: ${field} field is out of range`);
