@@ -77,7 +77,8 @@ export class Daemon {
       MetadataStore.open(join(options.dataRoot, 'metadata.json'), emptyMetadata),
     ]);
     const snapshots = new OverlaySnapshotter(join(options.dataRoot, 'snapshots'));
-    await snapshots.init();
+    // Removes what a crash left half-made, and loads the snapshot records.
+    await snapshots.cleanup();
     const daemon = new Daemon(options, log, content, snapshots, meta);
     const router = new Router();
     systemRoutes(router, daemon);
@@ -93,7 +94,6 @@ export class Daemon {
 
   async #collectGarbage(): Promise<void> {
     try {
-      await this.snapshots.cleanup();
       const removed = await this.images.collectLayers();
       if (removed.length) this.log.info('removed unused layers', { count: removed.length });
     } catch (err) {

@@ -59,6 +59,7 @@ export function versionInfo(): Record<string, unknown> {
     Components: [{ Name: 'Engine', Version: BERTH_VERSION, Details: details }],
     Version: BERTH_VERSION,
     ...details,
+    Experimental: false,
   };
 }
 
