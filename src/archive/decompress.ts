@@ -149,10 +149,12 @@ const found = new Map<string, string | null>();
 
 /** The full path of `command` on PATH, or null. */
 async function which(command: string): Promise<string | null> {
-  const known = found.get(command);
+  const searchPath = process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin';
+  const key = `${command}\0${searchPath}`;
+  const known = found.get(key);
   if (known !== undefined) return known;
   let hit: string | null = null;
-  for (const dir of (process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter)) {
+  for (const dir of searchPath.split(delimiter)) {
     if (dir === '') continue;
     const candidate = join(dir, command);
     try {
@@ -163,7 +165,7 @@ async function which(command: string): Promise<string | null> {
       // not here
     }
   }
-  found.set(command, hit);
+  found.set(key, hit);
   return hit;
 }
 
