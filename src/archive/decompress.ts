@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import { PassThrough, Readable, pipeline } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { InvalidArgument, NotImplemented } from '../errors/errors.js';
 import { BLOCK_SIZE, hasValidChecksum, isZeroBlock } from './tar-format.js';
@@ -127,8 +127,17 @@ function rejoin(head: Buffer, rest: AsyncIterator<Buffer> | null, input: Readabl
 function gunzip(compressed: Readable): Readable {
   const out = new PassThrough({ highWaterMark: CHUNK_SIZE });
   const inflate = createGunzip({ chunkSize: CHUNK_SIZE });
-  pipeline(compressed, inflate, out, (err) => {
-    if (err && !out.destroyed) out.destroy(decompressError('gzip', err));
+  // Wired by hand rather than with pipeline(): `out` must fail with our error, not zlib's,
+  // and the error listeners must outlive the end of the compressed input.
+  const fail = (err: Error): void => {
+    if (!out.destroyed) out.destroy(decompressError('gzip', err));
+  };
+  compressed.on('error', fail);
+  inflate.on('error', fail);
+  compressed.pipe(inflate).pipe(out);
+  out.once('close', () => {
+    if (!inflate.destroyed) inflate.destroy();
+    if (!compressed.destroyed) compressed.destroy();
   });
   return out;
 }
