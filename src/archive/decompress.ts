@@ -9,6 +9,7 @@ import { delimiter, join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { InvalidArgument, NotImplemented } from '../errors/errors.js';
+import { ByteSource } from './byte-source.js';
 import { BLOCK_SIZE, hasValidChecksum, isZeroBlock } from './tar-format.js';
 
 export type Compression = 'gzip' | 'zstd' | 'xz' | 'bzip2' | 'none';
@@ -39,34 +40,21 @@ function startsWith(head: Buffer, magic: number[]): boolean {
  * Errors while decompressing fail the returned stream with InvalidArgument.
  */
 export async function decompressStream(input: Readable): Promise<Readable> {
-  const it = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const parts: Buffer[] = [];
-  let got = 0;
-  let ended = false;
+  const src = new ByteSource(input);
+  let head: Buffer;
   try {
-    while (got < BLOCK_SIZE) {
-      const next = await it.next();
-      if (next.done === true) {
-        ended = true;
-        break;
-      }
-      parts.push(next.value);
-      got += next.value.length;
-    }
+    head = await src.peek(BLOCK_SIZE);
   } catch (err) {
-    input.destroy();
+    src.close();
     throw err;
   }
-  const head = Buffer.concat(parts, got);
   const compression = detectCompression(head);
-  if (compression === 'none') {
-    if (head.length > 0 && !looksLikeTar(head)) {
-      input.destroy();
-      const why = head.length < BLOCK_SIZE ? `only ${head.length} bytes, not a tar header` : 'not a known compression and not a tar header';
-      throw new InvalidArgument(`archive/tar: invalid tar header: the input is ${why}`);
-    }
+  if (compression === 'none' && head.length > 0 && !looksLikeTar(head)) {
+    src.close();
+    const why = head.length < BLOCK_SIZE ? `only ${head.length} bytes, not a tar header` : 'not a known compression and not a tar header';
+    throw new InvalidArgument(`archive/tar: invalid tar header: the input is ${why}`);
   }
-  const whole = rejoin(head, ended ? null : it, input);
+  const whole = streamOf(src);
   switch (compression) {
     case 'none':
       return whole;
@@ -87,38 +75,23 @@ function looksLikeTar(head: Buffer): boolean {
   return isZeroBlock(block) || hasValidChecksum(block);
 }
 
-/** The peeked bytes followed by the rest of the input, as one byte stream. */
-function rejoin(head: Buffer, rest: AsyncIterator<Buffer> | null, input: Readable): Readable {
-  let first: Buffer | null = head.length > 0 ? head : null;
-  let pending = false;
+/** The source's bytes, the peeked ones included, as a byte stream of the same chunks. */
+function streamOf(src: ByteSource): Readable {
   return new Readable({
     highWaterMark: CHUNK_SIZE,
     read() {
-      if (first !== null) {
-        const chunk = first;
-        first = null;
-        this.push(chunk);
+      const ready = src.takeBuffered(Number.MAX_SAFE_INTEGER);
+      if (ready !== null) {
+        this.push(ready);
         return;
       }
-      if (rest === null) {
-        this.push(null);
-        return;
-      }
-      if (pending) return;
-      pending = true;
-      rest.next().then(
-        (next) => {
-          pending = false;
-          this.push(next.done === true ? null : next.value);
-        },
-        (err: unknown) => {
-          pending = false;
-          this.destroy(err instanceof Error ? err : new Error(String(err)));
-        },
+      src.chunk(Number.MAX_SAFE_INTEGER).then(
+        (chunk) => this.push(chunk),
+        (err: unknown) => this.destroy(err instanceof Error ? err : new Error(String(err))),
       );
     },
     destroy(err, callback) {
-      if (!input.destroyed) input.destroy();
+      src.close();
       callback(err);
     },
   });

@@ -5,6 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import { Conflict, InvalidArgument, Unavailable } from '../errors/errors.js';
+import { ByteSource } from './byte-source.js';
 import { paxRecord } from './pax.js';
 import { BLOCK_SIZE, LENGTH, OFFSET, ZERO_BLOCK, checksums, paddingFor, type TarEntryType, type TarHeader } from './tar-format.js';
 
@@ -98,19 +99,27 @@ export class TarWriter {
   }
 
   async #pipeBody(name: string, body: Readable, size: number): Promise<void> {
-    let written = 0;
-    for await (const chunk of body) {
-      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-      if (written + buf.length > size) {
-        throw new InvalidArgument(`tar writer: entry ${JSON.stringify(name)}: the body is longer than its size of ${size} bytes`);
+    // Chunk by chunk as the body emits them: iterating it with `for await` would
+    // concatenate (copy) whatever it has buffered.
+    const src = new ByteSource(body, `tar writer: entry ${JSON.stringify(name)}: the body`);
+    try {
+      let written = 0;
+      for (;;) {
+        const chunk = await src.chunk(Number.MAX_SAFE_INTEGER);
+        if (chunk === null) break;
+        if (written + chunk.length > size) {
+          throw new InvalidArgument(`tar writer: entry ${JSON.stringify(name)}: the body is longer than its size of ${size} bytes`);
+        }
+        written += chunk.length;
+        await this.#push(chunk);
       }
-      written += buf.length;
-      await this.#push(buf);
-    }
-    if (written < size) {
-      throw new InvalidArgument(
-        `tar writer: entry ${JSON.stringify(name)}: the body ended after ${written} of its ${size} bytes`,
-      );
+      if (written < size) {
+        throw new InvalidArgument(
+          `tar writer: entry ${JSON.stringify(name)}: the body ended after ${written} of its ${size} bytes`,
+        );
+      }
+    } finally {
+      src.close();
     }
   }
 
