@@ -32,24 +32,26 @@
     if ((call) != napi_ok) return NULL;                                                            \
   } while (0)
 
-static napi_value throw_errno(napi_env env, int err, const char *syscall_name, const char *path,
-                              const char *dest) {
+/* Throws an Error for errno `err`; `shown` (when not NULL) replaces `path` in the message. */
+static napi_value throw_errno_shown(napi_env env, int err, const char *syscall_name, const char *path,
+                                    const char *dest, const char *shown) {
   const char *name = strerrorname_np(err);
   char code_buf[32];
   if (name == NULL) {
     snprintf(code_buf, sizeof code_buf, "E%d", err);
     name = code_buf;
   }
-  size_t len = strlen(syscall_name) + (path ? strlen(path) : 0) + (dest ? strlen(dest) : 0) + 256;
+  const char *in_message = shown ? shown : path;
+  size_t len = strlen(syscall_name) + (in_message ? strlen(in_message) : 0) + (dest ? strlen(dest) : 0) + 256;
   char *msg = malloc(len);
   if (msg == NULL) {
     napi_throw_error(env, "ENOMEM", "berth-native: out of memory");
     return NULL;
   }
-  if (path && dest)
-    snprintf(msg, len, "%s %s -> %s: %s", syscall_name, path, dest, strerror(err));
-  else if (path)
-    snprintf(msg, len, "%s %s: %s", syscall_name, path, strerror(err));
+  if (in_message && dest)
+    snprintf(msg, len, "%s %s -> %s: %s", syscall_name, in_message, dest, strerror(err));
+  else if (in_message)
+    snprintf(msg, len, "%s %s: %s", syscall_name, in_message, strerror(err));
   else
     snprintf(msg, len, "%s: %s", syscall_name, strerror(err));
 
@@ -71,6 +73,11 @@ static napi_value throw_errno(napi_env env, int err, const char *syscall_name, c
     napi_set_named_property(env, error, "dest", value);
   napi_throw(env, error);
   return NULL;
+}
+
+static napi_value throw_errno(napi_env env, int err, const char *syscall_name, const char *path,
+                              const char *dest) {
+  return throw_errno_shown(env, err, syscall_name, path, dest, NULL);
 }
 
 static void throw_type(napi_env env, const char *fn, const char *what) {
@@ -417,7 +424,7 @@ static napi_value js_open_in_root(napi_env env, napi_callback_info info) {
     size_t len = strlen(root) + strlen(rel) + 16;
     char *shown = malloc(len);
     if (shown) snprintf(shown, len, "%s (in root %s)", rel, root);
-    throw_errno(env, err, "openInRoot", shown ? shown : rel, NULL);
+    throw_errno_shown(env, err, "openInRoot", rel, NULL, shown);
     free(shown);
     goto out;
   }

@@ -126,7 +126,11 @@ function mountOne(m: Mount, target: string): void {
     if (propagation !== 0) native.mount(null, target, null, propagation, null);
   } catch (err) {
     if (!(err instanceof Error) || errnoCode(err) === undefined) throw err;
-    throw Object.assign(new Error(`${describe}: ${err.message}`, { cause: err }), { code: errnoCode(err) });
+    // The native message is "<syscall> <path>: <reason>"; say instead what was being mounted.
+    const reason = err.message.slice(err.message.lastIndexOf(': ') + 2);
+    const shown = m.options.join(',');
+    const options = shown.length > 300 ? `${shown.slice(0, 300)}…` : shown;
+    throw Object.assign(new Error(`${describe} (${options}): ${reason}`, { cause: err }), { code: errnoCode(err) });
   }
 }
 

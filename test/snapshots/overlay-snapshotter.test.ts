@@ -297,6 +297,29 @@ describe('OverlaySnapshotter', () => {
     process.stdout.write(`# kill -9 rounds: cleanup removed ${cleaned} half-made snapshot dirs\n`);
   });
 
+  it('mountAll says what failed and undoes what it had mounted', async () => {
+    const target = scratch.mounted(join(scratch.dir(), 'rootfs'));
+    mkdirSync(target);
+    const missing = join(target, '..', 'no-such-lower');
+    await assert.rejects(
+      mountAll(
+        [
+          { type: 'tmpfs', source: 'tmpfs', options: ['size=1m', 'nosuid'] },
+          { type: 'overlay', source: 'overlay', options: [`lowerdir=${missing}:${missing}2`] },
+        ],
+        target,
+      ),
+      (err: NodeJS.ErrnoException) => {
+        assert.equal(err.code, 'ENOENT');
+        assert.ok(err.message.startsWith(`mount overlay overlay on ${target} (lowerdir=${missing}`), err.message);
+        return true;
+      },
+    );
+    assert.equal(isMountPoint(target), false);
+    await assert.rejects(mountAll([{ type: 'tmpfs', source: 'tmpfs', options: ['a,b'] }], target), InvalidArgument);
+    await unmountAll(target); // nothing mounted: a no-op
+  });
+
   it('cleanup removes a snapshot directory without meta.json and stray temp files', async () => {
     const root = scratch.dir();
     const s = new OverlaySnapshotter(root);
