@@ -1,7 +1,7 @@
 /*
  * berth-native: the few Linux syscalls Node.js does not expose, as a small N-API addon.
  *
- * Every function is synchronous (each is one cheap syscall) and throws an Error whose
+ * Every function but syncfs is synchronous (each is one cheap syscall) and throws an Error whose
  * `code` is the errno name ("ENOENT"), `errno` the negated number (as Node's own errors),
  * `syscall` the call and `path` the path it was about; the message puts that context
  * first: "mount /a/b: No such file or directory".
@@ -32,9 +32,10 @@
     if ((call) != napi_ok) return NULL;                                                            \
   } while (0)
 
-/* Throws an Error for errno `err`; `shown` (when not NULL) replaces `path` in the message. */
-static napi_value throw_errno_shown(napi_env env, int err, const char *syscall_name, const char *path,
-                                    const char *dest, const char *shown) {
+/* An Error for errno `err` (NULL when even that failed); `shown` (when not NULL) replaces
+ * `path` in the message. */
+static napi_value errno_error(napi_env env, int err, const char *syscall_name, const char *path,
+                              const char *dest, const char *shown) {
   const char *name = strerrorname_np(err);
   char code_buf[32];
   if (name == NULL) {
@@ -71,7 +72,14 @@ static napi_value throw_errno_shown(napi_env env, int err, const char *syscall_n
     napi_set_named_property(env, error, "path", value);
   if (dest && napi_create_string_utf8(env, dest, NAPI_AUTO_LENGTH, &value) == napi_ok)
     napi_set_named_property(env, error, "dest", value);
-  napi_throw(env, error);
+  return error;
+}
+
+/* Throws an errno_error; returns NULL for the caller to return. */
+static napi_value throw_errno_shown(napi_env env, int err, const char *syscall_name, const char *path,
+                                    const char *dest, const char *shown) {
+  napi_value error = errno_error(env, err, syscall_name, path, dest, shown);
+  if (error != NULL) napi_throw(env, error);
   return NULL;
 }
 
@@ -436,6 +444,76 @@ out:
   return result;
 }
 
+/* syncfs(path) -> Promise<void>: flushes the whole filesystem holding `path`, on a libuv
+ * worker thread (it can take seconds; the event loop must not wait for it). */
+struct syncfs_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  char *path;
+  int err;
+  const char *failed;
+};
+
+static void syncfs_execute(napi_env env, void *data) {
+  (void)env;
+  struct syncfs_job *job = data;
+  int fd = open(job->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    job->err = errno;
+    job->failed = "syncfs";
+    return;
+  }
+  if (syncfs(fd) != 0) {
+    job->err = errno;
+    job->failed = "syncfs";
+  }
+  close(fd);
+}
+
+static void syncfs_complete(napi_env env, napi_status status, void *data) {
+  struct syncfs_job *job = data;
+  napi_value value = NULL;
+  if (status != napi_ok) {
+    napi_create_string_utf8(env, "syncfs: cancelled", NAPI_AUTO_LENGTH, &value);
+    napi_value msg = value;
+    napi_create_error(env, NULL, msg, &value);
+    napi_reject_deferred(env, job->deferred, value);
+  } else if (job->err != 0) {
+    value = errno_error(env, job->err, job->failed, job->path, NULL, NULL);
+    if (value == NULL) napi_get_undefined(env, &value);
+    napi_reject_deferred(env, job->deferred, value);
+  } else {
+    napi_get_undefined(env, &value);
+    napi_resolve_deferred(env, job->deferred, value);
+  }
+  napi_delete_async_work(env, job->work);
+  free(job->path);
+  free(job);
+}
+
+static napi_value js_syncfs(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS], promise, name;
+  if (get_args(env, info, 1, argv, "syncfs") != 0) return NULL;
+  struct syncfs_job *job = calloc(1, sizeof *job);
+  if (job == NULL) {
+    napi_throw_error(env, "ENOMEM", "berth-native: out of memory");
+    return NULL;
+  }
+  if (get_string(env, argv[0], 0, &job->path, "syncfs", "path") != 0) {
+    free(job);
+    return NULL;
+  }
+  if (napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "berth-syncfs", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, syncfs_execute, syncfs_complete, job, &job->work) != napi_ok ||
+      napi_queue_async_work(env, job->work) != napi_ok) {
+    free(job->path);
+    free(job);
+    return NULL;
+  }
+  return promise;
+}
+
 static int set_constant(napi_env env, napi_value obj, const char *name, double value) {
   napi_value v;
   if (napi_create_double(env, value, &v) != napi_ok) return -1;
@@ -451,6 +529,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openInRoot", NULL, js_open_in_root, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"syncfs", NULL, js_syncfs, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_OK(napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns));
 

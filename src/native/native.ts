@@ -7,7 +7,7 @@
  *   2. <dir>/native/build/berth_native.node for the nearest directory <dir> above this
  *      module, or above the current working directory, that holds a package.json.
  *
- * Every call is a synchronous syscall and throws an Error whose `code` is the errno name
+ * Every call but syncfs is a synchronous syscall and throws an Error whose `code` is the errno name
  * ("ENOENT", "EINVAL"...), with `syscall` and `path` set and a message naming the path.
  */
 import { existsSync } from 'node:fs';
@@ -68,6 +68,7 @@ export interface NativeAddon {
   lgetxattr(path: string, name: string): Buffer | null;
   llistxattr(path: string): string[];
   openInRoot(rootPath: string, relPath: string, flags: number, mode?: number): number;
+  syncfs(path: string): Promise<void>;
   /** The C headers' values of the constants exported above. */
   readonly constants: Readonly<Record<string, number>>;
 }
@@ -160,4 +161,16 @@ export function llistxattr(path: string): string[] {
  */
 export function openInRoot(rootPath: string, relPath: string, flags: number, mode = 0): number {
   return nativeAddon().openInRoot(rootPath, relPath, flags, mode);
+}
+
+/**
+ * syncfs(2) of the filesystem holding `path`, on a worker thread: makes everything written
+ * there durable (e.g. an unpacked layer, before its snapshot is committed).
+ */
+export function syncfs(path: string): Promise<void> {
+  try {
+    return nativeAddon().syncfs(path);
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }

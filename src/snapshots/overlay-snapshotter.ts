@@ -13,8 +13,8 @@
  *                        file, fsync, rename, fsync dir); a snapshot exists iff it has one
  *
  * So a kill at any moment leaves each snapshot whole or absent: prepare() writes meta.json
- * last, commit() replaces it in one rename (same id, new key and kind), remove() unlinks it
- * first. cleanup() deletes what has no meta.json. Lower dirs are passed by short numeric
+ * last, commit() syncs the filesystem (the unpacked files) and then replaces meta.json in one
+ * rename (same id, new key and kind), remove() unlinks it first. cleanup() deletes what has no meta.json. Lower dirs are passed by short numeric
  * paths, made relative at mount time when 100+ of them would overflow a page.
  *
  * Keys are unique within the snapshotter; one snapshotter instance owns its root.
@@ -24,6 +24,7 @@ import { lstat, mkdir, open, readFile, readdir, rename, rm, unlink } from 'node:
 import { join } from 'node:path';
 
 import { AlreadyExists, Conflict, InvalidArgument, NotFound, errnoCode } from '../errors/errors.js';
+import { syncfs } from '../native/native.js';
 import type { Mount } from './mount.js';
 
 export { mountAll, unmountAll, type Mount } from './mount.js';
@@ -135,6 +136,8 @@ export class OverlaySnapshotter implements Snapshotter {
     this.#reserved.set(name, rec.parent);
     this.#busyKeys.add(key);
     try {
+      // The content must be on disk before the record that calls it committed.
+      await syncfs(this.#fsDir(rec.id));
       await this.#writeMeta(committed);
       this.#byKey.delete(key);
       this.#byKey.set(name, committed);

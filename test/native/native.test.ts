@@ -116,6 +116,16 @@ describe('native addon', () => {
     assert.throws(() => native.nativeAddon().lsetxattr(file, 'user.x', 'str' as unknown as Buffer), TypeError);
   });
 
+  it('syncfs flushes on a worker thread and rejects with the path', async () => {
+    await native.syncfs(dir);
+    await assert.rejects(native.syncfs(join(dir, 'missing')), (err: NodeJS.ErrnoException) => {
+      assert.equal(err.code, 'ENOENT');
+      assert.equal(err.syscall, 'syncfs');
+      assert.match(err.message, /^syncfs .*missing: No such file or directory$/);
+      return true;
+    });
+  });
+
   it('openInRoot resolves symlinks and .. as if the root were /', () => {
     const root = join(dir, 'root');
     mkdirSync(join(root, 'etc'), { recursive: true });
