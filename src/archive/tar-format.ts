@@ -103,15 +103,26 @@ export function isZeroBlock(block: Buffer): boolean {
  * Some historic tars summed signed chars, so both sums are returned.
  */
 export function checksums(block: Buffer): { unsigned: number; signed: number } {
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK_SIZE; i++) {
-    const b = i >= OFFSET.chksum && i < OFFSET.chksum + LENGTH.chksum ? 0x20 : block[i]!;
-    unsigned += b;
-    signed += b >= 0x80 ? b - 0x100 : b;
+  // Hot: once per header. A copy into an aligned scratch block lets the sum run over 32-bit
+  // words, two bytes per 16-bit lane (128 words cannot overflow a lane), several times
+  // faster than a loop over bytes. The signed sum is 256 less for every byte >= 0x80.
+  block.copy(SCRATCH, 0, 0, BLOCK_SIZE);
+  SCRATCH_WORDS[OFFSET.chksum / 4] = 0x20202020;
+  SCRATCH_WORDS[OFFSET.chksum / 4 + 1] = 0x20202020;
+  let lanes = 0;
+  let high = 0;
+  for (let i = 0; i < BLOCK_SIZE / 4; i++) {
+    const w = SCRATCH_WORDS[i]!;
+    lanes += (w & 0x00ff00ff) + ((w >>> 8) & 0x00ff00ff);
+    high += (w >>> 7) & 0x01010101;
   }
-  return { unsigned, signed };
+  const unsigned = (lanes & 0xffff) + (lanes >>> 16);
+  const highBytes = (high & 0xff) + ((high >>> 8) & 0xff) + ((high >>> 16) & 0xff) + (high >>> 24);
+  return { unsigned, signed: unsigned - 256 * highBytes };
 }
+
+const SCRATCH = new Uint8Array(BLOCK_SIZE);
+const SCRATCH_WORDS = new Uint32Array(SCRATCH.buffer);
 
 /** True when the block's stored checksum matches its contents (either variant). */
 export function hasValidChecksum(block: Buffer): boolean {

@@ -59,6 +59,7 @@ export async function* readTar(input: Readable): AsyncGenerator<TarEntry> {
   try {
     let meta: PaxOverrides = { xattrs: {} };
     let hasMeta = false;
+    let metaBytes = 0;
     for (;;) {
       if (body !== null) {
         const left = await body.settle();
@@ -95,6 +96,15 @@ export async function* readTar(input: Readable): AsyncGenerator<TarEntry> {
       const size = parseNumeric(block, OFFSET.size, LENGTH.size, 'size');
       if (size < 0) throw new InvalidArgument(`archive/tar: invalid tar header at offset ${start}: negative size ${size}`);
 
+      if ((flag === 'x' || flag === 'L' || flag === 'K') && size <= MAX_META_SIZE) {
+        // Each is capped (in readMeta), and so is a chain of them before one entry.
+        metaBytes += size;
+        if (metaBytes > MAX_META_SIZE * 2) {
+          throw new InvalidArgument(
+            `archive/tar: the extended headers before one entry total more than ${MAX_META_SIZE * 2} bytes (offset ${start})`,
+          );
+        }
+      }
       switch (flag) {
         case 'x': {
           const data = await readMeta(src, size, 'pax extended header');
@@ -119,6 +129,7 @@ export async function* readTar(input: Readable): AsyncGenerator<TarEntry> {
       const header = buildHeader(block, flag, size, meta, start);
       meta = { xattrs: {} };
       hasMeta = false;
+      metaBytes = 0;
       // Only files carry a body; GNU dump dirs carry a listing, which is skipped.
       if (flag === 'D') {
         await skipBody(src, size, `directory listing of ${JSON.stringify(header.name)}`);

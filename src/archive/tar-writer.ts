@@ -67,11 +67,14 @@ export class TarWriter {
     return run;
   }
 
-  /** Writes the two zero blocks that end an archive and ends the stream. */
+  /** Writes the two zero blocks that end an archive and ends the stream (after pending adds). */
   finish(): Promise<void> {
     if (this.#finishing === null) {
-      this.#finishing = this.#queue.then(async () => {
-        await this.#push(Buffer.alloc(2 * BLOCK_SIZE));
+      // Queued without waiting for the reader, so that a caller may finish() before it
+      // starts to read a small archive.
+      this.#finishing = this.#queue.then(() => {
+        if (this.stream.destroyed) throw new Unavailable('tar writer: the output stream was closed');
+        this.stream.push(Buffer.alloc(2 * BLOCK_SIZE));
         this.stream.push(null);
       });
     }

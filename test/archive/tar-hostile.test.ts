@@ -96,6 +96,15 @@ test('oversized pax headers and long names are refused before they are read', as
   await rejectsWith(justOver, /larger than the limit/);
 });
 
+test('a chain of extended headers before one entry is capped as a whole', async () => {
+  const record = paxRecordText('SCHILY.xattr.user.big', 'v'.repeat(900 * 1024));
+  const one = Buffer.concat([rawHeader({ name: 'pax', typeflag: 'x', size: octal(record.length, 11) }), padded(record)]);
+  await rejectsWith(Buffer.concat([one, one, one, rawHeader({ name: 'file' }), END]), /extended headers before one entry total more than 2097152 bytes/);
+  // Two are fine, and the xattr arrives once.
+  const [entry] = await readAll(Readable.from([Buffer.concat([one, one, rawHeader({ name: 'file' }), END])]));
+  assert.equal(entry?.header.xattrs['user.big']?.length, 900 * 1024);
+});
+
 test('a zero block followed by a non-zero block is refused', async () => {
   await rejectsWith(Buffer.concat([Buffer.alloc(512), rawHeader({ name: 'after' })]), /a zero block followed by a non-zero block/);
 });
