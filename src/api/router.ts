@@ -3,7 +3,7 @@
  * writes them, newline-delimited JSON streams and the connection hijack of attach and exec.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { BerthError, InvalidArgument, isBerthError } from '../errors/errors.js';
 
 export const API_VERSION = '1.47';
@@ -19,6 +19,11 @@ export interface RequestContext {
   version: string;
   /** Reads the whole body (bounded). */
   body(limit?: number): Promise<Buffer>;
+  /**
+   * The body as a stream that consumers may destroy on bad input without destroying the
+   * connection (so the error can still be answered).
+   */
+  bodyStream(): Readable;
   /** Reads the body as JSON; an empty body is `fallback`. */
   json<T>(fallback: T): Promise<T>;
   /** Takes over the connection (attach, exec): 101 with Docker's raw-stream headers. */
@@ -141,6 +146,11 @@ export class JsonStream {
     this.#res = res;
   }
 
+  /** Whether the 200 went out; before that, an error can still be a plain error answer. */
+  get started(): boolean {
+    return this.#started;
+  }
+
   write(message: object): void {
     if (!this.#started) {
       this.#started = true;
@@ -181,6 +191,14 @@ export function readBody(req: IncomingMessage, limit = 16 * 1024 * 1024): Promis
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
+}
+
+/** See RequestContext.bodyStream. */
+export function detachedBody(req: IncomingMessage): Readable {
+  const body = new PassThrough();
+  req.pipe(body);
+  body.on('close', () => req.unpipe(body));
+  return body;
 }
 
 /** Docker's query booleans: 1/true/True are true; absent, 0, false and '' are false. */

@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Duplex } from 'node:stream';
 import { InvalidArgument, NotFound } from '../errors/errors.js';
 import type { Logger } from '../daemon/logger.js';
-import { Router, messageOf, readBody, sendError, splitVersion, statusOf, type RequestContext } from './router.js';
+import { Router, detachedBody, messageOf, readBody, sendError, splitVersion, statusOf, type RequestContext } from './router.js';
 
 export interface ApiServer {
   server: Server;
@@ -72,6 +72,7 @@ async function dispatch(
       version,
       upgrade: socket !== undefined,
       body: (limit?: number) => readBody(req, limit),
+      bodyStream: () => detachedBody(req),
       json: async <T>(fallback: T): Promise<T> => {
         const body = await readBody(req);
         if (body.length === 0) return fallback;
@@ -101,7 +102,12 @@ async function dispatch(
   } catch (err) {
     const status = statusOf(err);
     if (status >= 500) log.error('request failed', { method: req.method, path: url.pathname, error: messageOf(err), stack: err instanceof Error ? err.stack : undefined });
-    if (res) sendError(res, err);
+    if (res) {
+      // A client still sending its body (an import of garbage) would see the connection
+      // drop instead of the error: read the rest of the body first.
+      if (!req.complete && !res.headersSent) await drainRequest(req);
+      sendError(res, err);
+    }
     else if (socket && !hijacked) {
       const body = JSON.stringify({ message: messageOf(err) });
       socket.end(
@@ -111,6 +117,20 @@ async function dispatch(
   } finally {
     log.debug('request', { method: req.method, path: url.pathname, ms: Date.now() - started });
   }
+}
+
+function drainRequest(req: IncomingMessage): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 30_000);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    req.once('end', done);
+    req.once('close', done);
+    req.once('error', done);
+    req.resume();
+  });
 }
 
 /** A duplex over a plain request/response pair, for attach without an upgrade. */

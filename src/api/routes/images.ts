@@ -69,7 +69,7 @@ export function imageRoutes(router: Router, daemon: Daemon): void {
     const quiet = queryBool(ctx.query, 'quiet');
     const stream = new JsonStream(ctx.res!);
     try {
-      const loaded = await loadArchive(images, ctx.req, (progress) => {
+      const loaded = await loadArchive(images, ctx.bodyStream(), (progress) => {
         if (!quiet) stream.write(progress);
       }, daemon.scratchDir);
       for (const name of loaded.names) {
@@ -78,6 +78,7 @@ export function imageRoutes(router: Router, daemon: Daemon): void {
       }
       for (const id of loaded.untagged) stream.write({ stream: `Loaded image ID: ${id}\n` });
     } catch (err) {
+      if (!stream.started) throw err;
       stream.error(err);
     }
     stream.end();
@@ -156,7 +157,7 @@ async function importRoute(ctx: RequestContext, daemon: Daemon, fromSrc: string)
   }
   const stream = new JsonStream(ctx.res!);
   try {
-    const id = await importImage(daemon.images, ctx.req, {
+    const id = await importImage(daemon.images, ctx.bodyStream(), {
       ...(reference ? { reference } : {}),
       changes: ctx.query.getAll('changes'),
       message: ctx.query.get('message') ?? '',
@@ -165,6 +166,7 @@ async function importRoute(ctx: RequestContext, daemon: Daemon, fromSrc: string)
     daemon.events.publish('image', 'import', id, reference ? { name: reference } : {});
     stream.write({ status: id });
   } catch (err) {
+    if (!stream.started) throw err;
     stream.error(err);
   }
   stream.end();
