@@ -45,6 +45,13 @@ async function makeTree(t: TestContext, long: boolean): Promise<{ root: string; 
     await mkdir(join(root, LONG_DIR), { recursive: true });
     await writeFile(join(root, LONG_FILE), 'long\n');
     await symlink(LONG_TARGET, join(dir, 'longsym'));
+    // Beyond the octal fields: GNU writes base-256 numbers, pax writes records.
+    await writeFile(join(dir, 'big-owner'), 'big\n');
+    await chown(join(dir, 'big-owner'), 3_000_000, 4_000_000);
+    await writeFile(join(dir, 'far-future'), '');
+    await utimes(join(dir, 'far-future'), 9_999_999_999, 9_999_999_999);
+    await writeFile(join(dir, 'before-1970'), '');
+    await exec('touch', ['-h', '-d', '@-315619200', join(dir, 'before-1970')]);
   }
   let xattrs = false;
   if (await hasPython()) {
@@ -111,6 +118,9 @@ for (const format of ['gnu', 'pax', 'ustar', 'v7'] as const) {
     assert.ok(seenKinds.has('hardlink') && seenKinds.has('symlink') && seenKinds.has('directory'));
     if (format !== 'v7') assert.ok(seenKinds.has('fifo'));
     if (long) {
+      assert.equal(entries.find((e) => e.header.name === 'dir/big-owner')?.header.uid, 3_000_000);
+      assert.equal(entries.find((e) => e.header.name === 'dir/far-future')?.header.mtime.getTime(), 9_999_999_999_000);
+      assert.equal(entries.find((e) => e.header.name === 'dir/before-1970')?.header.mtime.getTime(), -315_619_200_000);
       assert.ok(entries.some((e) => e.header.name === LONG_FILE));
       assert.ok(entries.some((e) => e.header.linkname === LONG_TARGET));
     }
