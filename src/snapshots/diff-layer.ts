@@ -4,7 +4,7 @@
  * kept as hardlink entries, and owners, modes, times and xattrs (not overlay's own) are kept.
  * Entries come in lexical order, each directory before its content; sockets are left out.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 
@@ -49,7 +49,7 @@ class LayerDiffer {
   }
 
   async #entry(rel: string, path: string, parentRel: string, name: string): Promise<void> {
-    let st;
+    let st: Stats;
     try {
       st = await lstat(path);
     } catch (err) {
