@@ -4,9 +4,9 @@
  *
  *   [stream (1 stdout, 2 stderr), 0, 0, 0, length as u32 big-endian] payload
  *
- * and whatever it writes goes to the container's stdin. A client that cannot keep up gets
- * its output queued up to SHIM_CLIENT_BUF_MAX and is then dropped: the container and the
- * other clients never wait for it.
+ * and whatever it writes goes to the container's stdin. Output a client's socket does not
+ * take at once is queued for it; a client that stalls or falls too far behind is dropped
+ * (see SHIM_CLIENT_QUEUE_SOFT in shim.h): the container and the other clients never wait.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -41,6 +41,18 @@ static void client_drop(struct shim *s, struct attach_client *c)
 	free(c->buf);
 	c->buf = NULL;
 	loop_bury(s, &c->w);
+}
+
+/*
+ * A clean end for a client: EOF on its read side, and its unread input consumed first,
+ * because closing a unix socket with unread data makes the peer see ECONNRESET.
+ */
+static void client_end(struct shim *s, struct attach_client *c)
+{
+	shutdown(c->w.fd, SHUT_WR);
+	while (read(c->w.fd, s->rdbuf, sizeof s->rdbuf) > 0)
+		;
+	client_drop(s, c);
 }
 
 static void client_update(struct shim *s, struct attach_client *c)
@@ -79,20 +91,28 @@ void attach_accept(struct shim *s)
 		}
 		c->w.kind = WATCH_ATTACH_CLIENT;
 		c->w.fd = fd;
+		c->progress_ms = monotonic_ms();
 		c->next = s->clients;
 		s->clients = c;
 		client_update(s, c);
 	}
 }
 
-/* Queues the unsent tail of iov (skipping `sent` bytes). False: over the limit. */
+static bool client_overflows(const struct attach_client *c, size_t need)
+{
+	if (need > SHIM_CLIENT_QUEUE_HARD)
+		return true;
+	return need > SHIM_CLIENT_QUEUE_SOFT && monotonic_ms() - c->progress_ms > SHIM_CLIENT_STALL_MS;
+}
+
+/* Queues the unsent tail of iov (skipping `sent` bytes). False: the client must go. */
 static bool client_queue(struct attach_client *c, const struct iovec *iov, int iovcnt, size_t sent)
 {
 	size_t total = 0;
 	for (int i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
 	size_t need = c->len + total - sent;
-	if (need > SHIM_CLIENT_BUF_MAX)
+	if (client_overflows(c, need))
 		return false;
 	if (need > c->cap) {
 		size_t cap = c->cap ? c->cap : 16384;
@@ -125,6 +145,8 @@ static ssize_t client_send(struct attach_client *c, const struct iovec *iov, int
 	do
 		n = sendmsg(c->w.fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
+	if (n > 0)
+		c->progress_ms = monotonic_ms();
 	return n;
 }
 
@@ -147,6 +169,7 @@ void attach_broadcast(struct shim *s, enum stream_id stream, const char *data, s
 		next = c->next;
 		size_t sent = 0;
 		if (c->len == 0) {
+			c->progress_ms = monotonic_ms(); /* it had taken everything so far */
 			ssize_t n = client_send(c, iov, iovcnt);
 			if (n < 0 && errno != EAGAIN) {
 				client_drop(s, c);
@@ -157,6 +180,7 @@ void attach_broadcast(struct shim *s, enum stream_id stream, const char *data, s
 				continue;
 		}
 		if (!client_queue(c, iov, iovcnt, sent)) {
+			/* Mid-frame, perhaps: a dropped client cannot use what it has anyway. */
 			client_drop(s, c);
 			continue;
 		}
@@ -204,13 +228,11 @@ static void client_read(struct shim *s, struct attach_client *c)
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n < 0) {
-		client_eof(s, c);
-		client_drop(s, c);
-		return;
-	}
 	client_eof(s, c);
-	client_update(s, c);
+	if (n < 0)
+		client_drop(s, c);
+	else
+		client_update(s, c);
 }
 
 void attach_client_event(struct shim *s, struct attach_client *c, uint32_t events)
@@ -219,8 +241,8 @@ void attach_client_event(struct shim *s, struct attach_client *c, uint32_t event
 		client_flush(s, c);
 	if (c->w.fd >= 0 && (events & EPOLLIN))
 		client_read(s, c);
-	/* Both directions closed by the peer: nothing more to read, nobody to write to. */
-	if (c->w.fd >= 0 && (events & (EPOLLHUP | EPOLLERR)) && !(events & EPOLLIN && !c->eof)) {
+	/* Hung up both ways, and nothing left to read from it: it is gone. */
+	if (c->w.fd >= 0 && (events & (EPOLLHUP | EPOLLERR)) && !((events & EPOLLIN) && !c->eof)) {
 		if (!c->eof)
 			client_eof(s, c);
 		client_drop(s, c);
@@ -228,27 +250,42 @@ void attach_client_event(struct shim *s, struct attach_client *c, uint32_t event
 }
 
 /*
- * At the end: hand each client what is queued for it (waiting at most a moment), then
- * close, so it reads EOF. Unread input is drained first: closing a unix socket with unread
- * data would make the peer see ECONNRESET instead of a clean end.
+ * At the end (exit.json is written): clients with nothing queued read EOF at once; the
+ * others get SHIM_FINAL_FLUSH_MS to take their queue, served together by a last loop over
+ * just these sockets and the signalfd.
  */
 void attach_close_all(struct shim *s)
 {
 	attach_accept(s);
-	while (s->clients) {
-		struct attach_client *c = s->clients;
-		if (c->len > 0) {
-			struct timeval tv = { .tv_sec = 2 };
-			set_nonblock(c->w.fd, false);
-			setsockopt(c->w.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-			write_all(c->w.fd, c->buf, c->len);
-			set_nonblock(c->w.fd, true);
-		}
-		shutdown(c->w.fd, SHUT_WR);
-		while (read(c->w.fd, s->rdbuf, sizeof s->rdbuf) > 0)
-			;
-		client_drop(s, c);
-	}
 	if (s->attach_listen.fd >= 0)
 		watch_close(s, &s->attach_listen);
+	long long deadline = monotonic_ms() + SHIM_FINAL_FLUSH_MS;
+	for (;;) {
+		struct attach_client *c = s->clients, *next;
+		for (; c; c = next) {
+			next = c->next;
+			if (c->len == 0)
+				client_end(s, c);
+		}
+		loop_free_graveyard(s);
+		long long left = deadline - monotonic_ms();
+		if (!s->clients || left <= 0)
+			break;
+		struct epoll_event ev[32];
+		int n = epoll_wait(s->epoll_fd, ev, 32, (int)left);
+		if (n < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < n; i++) {
+			struct watch *w = ev[i].data.ptr;
+			if (w->fd < 0)
+				continue;
+			if (w->kind == WATCH_ATTACH_CLIENT)
+				attach_client_event(s, (struct attach_client *)w, ev[i].events);
+			else if (w->kind == WATCH_SIGNAL)
+				signals_event(s);
+		}
+	}
+	while (s->clients)
+		client_drop(s, s->clients);
+	loop_free_graveyard(s);
 }

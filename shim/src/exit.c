@@ -50,12 +50,15 @@ static void write_exit_file(struct shim *s)
 void exit_finish(struct shim *s)
 {
 	output_drain(s);
+	for (int i = 0; i < 2; i++)
+		watch_close(s, &s->out[i].w);
+	watch_close(s, &s->in.w);
 	log_close(&s->log);
 	write_exit_file(s);
 	unlinkat(s->dir_fd, "attach.sock", 0);
 	unlinkat(s->dir_fd, "control.sock", 0);
-	attach_close_all(s);
 	control_close_all(s);
+	attach_close_all(s);
 	/* Orphans of an exec or of a container without a pid namespace are not ours to wait
 	 * for: reap what has ended, leave the rest to init. */
 	exit_reap(s);

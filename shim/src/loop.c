@@ -50,7 +50,7 @@ void loop_bury(struct shim *s, struct watch *w)
 	s->graveyard = w;
 }
 
-static void loop_free_graveyard(struct shim *s)
+void loop_free_graveyard(struct shim *s)
 {
 	while (s->graveyard) {
 		struct watch *w = s->graveyard;

@@ -28,8 +28,17 @@
 #define SHIM_LINE_MAX (16 * 1024)
 /* Bytes read from the container, or from an attach client, at one time. */
 #define SHIM_READ_CHUNK (16 * 1024)
-/* Output queued for one slow attach client before it is dropped. */
-#define SHIM_CLIENT_BUF_MAX (1024 * 1024)
+/*
+ * Output queued for an attach client that reads slower than the container writes. Past the
+ * soft limit a client that has taken no bytes for SHIM_CLIENT_STALL_MS is dropped; past the
+ * hard limit any client is. A daemon that pauses for a moment loses nothing; one that is
+ * stuck costs at most the hard limit, for a moment. The container never waits for either.
+ */
+#define SHIM_CLIENT_QUEUE_SOFT (1024 * 1024)
+#define SHIM_CLIENT_QUEUE_HARD (64 * 1024 * 1024)
+#define SHIM_CLIENT_STALL_MS 1000
+/* How long the end waits for clients to take what is queued for them. */
+#define SHIM_FINAL_FLUSH_MS 5000
 /* Longest control line, "resize 65535 65535" and friends. */
 #define SHIM_CONTROL_LINE_MAX 128
 
@@ -99,6 +108,7 @@ struct attach_client {
 	bool eof;                  /* the client shut its write side */
 	char *buf;                 /* output not yet accepted by the socket */
 	size_t len, cap;
+	long long progress_ms;     /* when the socket last took bytes (or the queue was empty) */
 };
 
 struct control_client {
@@ -207,11 +217,13 @@ int loop_init(struct shim *s);
 int watch_set(struct shim *s, struct watch *w, uint32_t events);
 void watch_close(struct shim *s, struct watch *w);
 void loop_bury(struct shim *s, struct watch *client);
+void loop_free_graveyard(struct shim *s);
 void loop_run(struct shim *s);
 
 /* util.c */
 int write_all(int fd, const void *buf, size_t len);
 int set_nonblock(int fd, bool on);
+long long monotonic_ms(void);
 int unix_listen(struct shim *s, const char *name, int backlog);
 int write_file_atomic(int dir_fd, const char *name, const char *data, size_t len, bool durable);
 void errorf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

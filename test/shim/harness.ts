@@ -206,6 +206,15 @@ export class ShimEnv {
     if (r.status !== 0) throw new Error(`runc start ${id}: ${r.stderr}`);
   }
 
+  /** runc start without blocking the event loop, for tests whose clients must keep reading. */
+  async runcStartAsync(id: string): Promise<void> {
+    const child = spawn(this.runc, ['--root', this.runcRoot, 'start', id], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+    const [code] = (await once(child, 'close')) as [number | null];
+    if (code !== 0) throw new Error(`runc start ${id}: ${stderr}`);
+  }
+
   cleanup(): void {
     for (const id of this.#containers) this.runcCommand(['delete', '-f', id]);
     for (const pid of this.#shimPids) {

@@ -136,21 +136,29 @@ describe('berth-shim I/O', () => {
     numbers.forEach((n, i) => assert.equal(n, numbers[0]! + i));
   });
 
-  it('a client that does not read is dropped; the container and other clients go on', async () => {
-    const script = 'head -c 8000000 /dev/zero | tr "\\0" x; echo; exit 5';
-    const s = await env.start({ bundle: env.bundle(['sh', '-c', script]), logMaxSize: 1_000_000, logMaxFiles: 2 });
+  it('a stalled client is dropped, a briefly paused one loses nothing, the container never waits', async () => {
+    // 3 MB over about 1.5 s: longer than a stalled client is given (1 s past 1 MiB queued).
+    const script = 'i=0; while [ $i -lt 30 ]; do head -c 100000 /dev/zero | tr "\\0" x; sleep 0.05; i=$((i+1)); done; echo; exit 5';
+    const s = await env.start({ bundle: env.bundle(['sh', '-c', script]) });
     const stalled = await AttachClient.connect(s.stateDir);
     stalled.socket.pause();
+    const paused = await AttachClient.connect(s.stateDir);
+    paused.socket.pause();
+    setTimeout(() => paused.socket.resume(), 300);
     const reader = await AttachClient.connect(s.stateDir);
-    env.runcStart(s.id);
+    // Not spawnSync: the readers must go on reading while runc start runs.
+    await env.runcStartAsync(s.id);
     const exit = await waitExit(s.stateDir, 30_000);
     assert.equal(exit.exitCode, 5);
-    await reader.ended;
-    const payload = parseFrames(reader.data()).reduce((n, f) => n + f.data.length, 0);
-    assert.equal(payload, 8_000_001);
-    // The stalled client holds at most its socket buffer and the shim's bounded queue.
+    await Promise.all([reader.ended, paused.ended]);
+    for (const client of [reader, paused]) {
+      const payload = parseFrames(client.data()).reduce((n, f) => n + f.data.length, 0);
+      assert.equal(payload, 3_000_001);
+    }
+    assert.equal(readLog(s.logPath).reduce((n, e) => n + e.log.length, 0), 3_000_001);
+    // The stalled one got what its socket buffer held when it was dropped, then EOF.
     stalled.socket.resume();
     await stalled.ended.catch(() => undefined);
-    assert.ok(stalled.data().length < 8_000_000, `stalled client got ${stalled.data().length} bytes`);
+    assert.ok(stalled.data().length < 3_000_001, `stalled client got ${stalled.data().length} bytes`);
   });
 });
