@@ -253,7 +253,7 @@ describe('OverlaySnapshotter', () => {
       proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
       const exited = new Promise<NodeJS.Signals | null>((resolve) => proc.once('exit', (_code, signal) => resolve(signal)));
       await Promise.race([new Promise((resolve) => proc.stdout.once('data', resolve)), exited]);
-      await sleep(5 + Math.floor(Math.random() * 60));
+      await sleep(5 + Math.floor(Math.random() * 150));
       proc.kill('SIGKILL');
       assert.equal(await exited, 'SIGKILL', `the child failed before it was killed: ${stderr}`);
 
@@ -292,7 +292,7 @@ describe('OverlaySnapshotter', () => {
       }
     }
     const s = new OverlaySnapshotter(root);
-    assert.ok((await all(s)).filter((i) => i.kind === 'committed').length >= 8, 'the child made progress');
+    assert.ok((await all(s)).some((i) => i.kind === 'committed'), 'the child made progress');
     // Not asserted (timing), but shown: how many half-made snapshots cleanup() found.
     process.stdout.write(`# kill -9 rounds: cleanup removed ${cleaned} half-made snapshot dirs\n`);
   });
