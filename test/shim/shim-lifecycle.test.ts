@@ -130,6 +130,20 @@ describe('berth-shim lifecycle', () => {
     assert.equal((await waitExit(main.stateDir)).exitCode, 137);
   });
 
+  it('runs an exec with a terminal; the process JSON carries the initial console size', async () => {
+    const bundle = env.bundle(['sleep', '100']);
+    const main = await env.start({ bundle });
+    env.runcStart(main.id);
+    const processSpec = { ...env.process(['sh', '-c', 'tty; stty size; exit 4'], true), consoleSize: { height: 40, width: 120 } };
+    const exec = await env.start({ id: main.id, exec: processSpec, terminal: true });
+    assert.equal(exec.sync.error, undefined, exec.sync.error);
+    assert.equal((await waitExit(exec.stateDir)).exitCode, 4);
+    const text = readLog(exec.logPath).map((e) => e.log).join('');
+    assert.match(text, /^\/dev\/pts\/\d+\r\n40 120\r\n$/);
+    await control(main.stateDir, 'signal 9');
+    await waitExit(main.stateDir);
+  });
+
   it('reports an exec that cannot start', async () => {
     const bundle = env.bundle(['sleep', '100']);
     const main = await env.start({ bundle });
@@ -139,6 +153,26 @@ describe('berth-shim lifecycle', () => {
     assert.match(exec.sync.error ?? '', /no\/such\/tool/);
     await control(main.stateDir, 'signal 9');
     await waitExit(main.stateDir);
+  });
+
+  it('works with a state dir too long for a unix socket path (terminal, so the console socket too)', async () => {
+    const bundle = env.bundle(['sh', '-c', 'echo long path'], { terminal: true });
+    const { id, stateDir, logPath, args } = env.shimArgs({ bundle, terminal: true });
+    const longDir = join(stateDir, 'x'.repeat(120));
+    const i = args.indexOf('--state-dir');
+    args[i + 1] = longDir;
+    const child = spawn(env.shim, args, { stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
+    let text = '';
+    (child.stdio[3] as Readable).setEncoding('utf8').on('data', (c: string) => { text += c; });
+    const [code] = (await once(child, 'close')) as [number];
+    const sync = JSON.parse(text) as SyncMessage;
+    assert.equal(sync.error, undefined, sync.error);
+    assert.equal(code, 0);
+    env.trackShim(sync.shimPid!);
+    assert.ok(statSync(join(longDir, 'attach.sock')).isSocket());
+    env.runcStart(id);
+    assert.equal((await waitExit(longDir)).exitCode, 0);
+    assert.deepEqual(readLog(logPath).map((e) => e.log), ['long path\r\n']);
   });
 
   it('keeps the container running and logging when its launcher is SIGKILLed', async () => {
