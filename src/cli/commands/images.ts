@@ -1,0 +1,409 @@
+/** Image commands: images, import, load, tag, rmi, history, image inspect, image prune. */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { ApiError } from '../../client/engine-client.js';
+import { parseArgs, type FlagSpec } from '../args.js';
+import type { CliContext, Command } from '../command.js';
+import { ExitError } from '../command.js';
+import { formatInspect, formatList } from '../output.js';
+import { humanSize, timeAgo, truncateId } from '../format/units.js';
+import { printJsonMessages } from '../progress.js';
+import { tarDirectory } from '../tar-directory.js';
+
+interface ImageSummary {
+  Id: string;
+  ParentId: string;
+  RepoTags: string[] | null;
+  RepoDigests: string[] | null;
+  Created: number;
+  Size: number;
+  SharedSize: number;
+  Labels: Record<string, string> | null;
+  Containers: number;
+}
+
+const FORMAT_FLAG: FlagSpec = { name: 'format', type: 'string', description: "Format output using a custom template:\n'table':            Print output in table format with column headers (default)\n'table TEMPLATE':   Print output in table format using the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template" };
+
+export const imagesCommand: Command = {
+  spec: {
+    usage: 'images [OPTIONS] [REPOSITORY[:TAG]]',
+    description: 'List images',
+    aliases: ['berth image ls', 'berth image list', 'berth images'],
+    args: { max: 1 },
+    flags: [
+      { name: 'all', short: 'a', type: 'bool', description: 'Show all images (default hides intermediate images)' },
+      { name: 'digests', type: 'bool', description: 'Show digests' },
+      { name: 'filter', short: 'f', type: 'list', description: 'Filter output based on conditions provided', placeholder: 'filter' },
+      { ...FORMAT_FLAG, placeholder: 'string' },
+      { name: 'no-trunc', type: 'bool', description: "Don't truncate output" },
+      { name: 'quiet', short: 'q', type: 'bool', description: 'Only show image IDs' },
+    ],
+  },
+  async run(ctx, argv, path) {
+    const a = parseArgs(this.spec, argv, path);
+    const filters = filterMap(a.list('filter'));
+    if (a.args[0]) (filters['reference'] ??= []).push(a.args[0]);
+    const list = await ctx.client.json<ImageSummary[]>('GET', '/images/json', {
+      query: { all: a.bool('all'), filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined },
+    });
+    const noTrunc = a.bool('no-trunc');
+    const now = Date.now();
+    const rows = list.flatMap((image) => imageRows(image, a.bool('digests')).map(([repo, tag, digest]) => new ImageRow(image, repo, tag, digest, noTrunc, now)));
+    const digests = a.bool('digests');
+    ctx.out(
+      formatList(rows, {
+        format: a.string('format'),
+        defaultFormat: digests
+          ? 'table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}'
+          : 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}',
+        headers: {
+          Repository: 'REPOSITORY', Tag: 'TAG', Digest: 'DIGEST', ID: 'IMAGE ID', CreatedSince: 'CREATED',
+          CreatedAt: 'CREATED AT', Size: 'SIZE', Containers: 'CONTAINERS', SharedSize: 'SHARED SIZE',
+          UniqueSize: 'UNIQUE SIZE', VirtualSize: 'SIZE',
+        },
+        quiet: a.bool('quiet'),
+      }),
+    );
+    return 0;
+  },
+};
+
+/** One row of `images`: the fields a --format template can name. */
+class ImageRow {
+  readonly ID: string;
+  readonly Repository: string;
+  readonly Tag: string;
+  readonly Digest: string;
+  readonly CreatedSince: string;
+  readonly CreatedAt: string;
+  readonly Size: string;
+  readonly VirtualSize: string;
+  readonly SharedSize: string;
+  readonly UniqueSize: string;
+  readonly Containers: string;
+
+  constructor(image: ImageSummary, repo: string, tag: string, digest: string, noTrunc: boolean, now: number) {
+    this.ID = noTrunc ? image.Id : truncateId(image.Id);
+    this.Repository = repo;
+    this.Tag = tag;
+    this.Digest = digest;
+    this.CreatedSince = timeAgo(new Date(image.Created * 1000), new Date(now));
+    this.CreatedAt = goTime(new Date(image.Created * 1000));
+    this.Size = humanSize(image.Size);
+    this.VirtualSize = this.Size;
+    this.SharedSize = image.SharedSize < 0 ? 'N/A' : humanSize(image.SharedSize);
+    this.UniqueSize = image.SharedSize < 0 ? 'N/A' : humanSize(image.Size - image.SharedSize);
+    this.Containers = image.Containers < 0 ? 'N/A' : String(image.Containers);
+  }
+}
+
+/** Docker's rows for one image: a row per tag (per digest with --digests), <none> when untagged. */
+function imageRows(image: ImageSummary, showDigests: boolean): Array<[string, string, string]> {
+  const tags = image.RepoTags ?? [];
+  const digests = image.RepoDigests ?? [];
+  if (tags.length === 0 && digests.length === 0) return [['<none>', '<none>', '<none>']];
+  const byRepo = new Map<string, { tags: string[]; digests: string[] }>();
+  const group = (repo: string) => {
+    let g = byRepo.get(repo);
+    if (!g) byRepo.set(repo, (g = { tags: [], digests: [] }));
+    return g;
+  };
+  for (const t of tags) {
+    if (t === '<none>:<none>') continue;
+    const i = t.lastIndexOf(':');
+    group(t.slice(0, i)).tags.push(t.slice(i + 1));
+  }
+  for (const d of digests) {
+    if (d === '<none>@<none>') continue;
+    const i = d.indexOf('@');
+    group(d.slice(0, i)).digests.push(d.slice(i + 1));
+  }
+  const rows: Array<[string, string, string]> = [];
+  for (const [repo, g] of byRepo) {
+    if (g.tags.length === 0) {
+      if (showDigests) for (const d of g.digests) rows.push([repo, '<none>', d]);
+      else rows.push([repo, '<none>', '']);
+      continue;
+    }
+    for (const tag of g.tags) {
+      if (!showDigests || g.digests.length === 0) rows.push([repo, tag, g.digests[0] ?? '<none>']);
+      else for (const d of g.digests) rows.push([repo, tag, d]);
+    }
+  }
+  return rows.length ? rows : [['<none>', '<none>', '<none>']];
+}
+
+export const importCommand: Command = {
+  spec: {
+    usage: 'import [OPTIONS] file|URL|- [REPOSITORY[:TAG]]',
+    description: 'Import the contents from a tarball to create a filesystem image',
+    args: { min: 1, max: 2 },
+    flags: [
+      { name: 'change', short: 'c', type: 'list', description: 'Apply Dockerfile instruction to the created image' },
+      { name: 'message', short: 'm', type: 'string', description: 'Set commit message for imported image' },
+      { name: 'platform', type: 'string', description: 'Set platform if server is multi-platform capable' },
+    ],
+  },
+  async run(ctx, argv, path) {
+    const a = parseArgs(this.spec, argv, path);
+    const [source, ref] = a.args as [string, string | undefined];
+    const body = source === '-' ? process.stdin : await openFile(source);
+    const messages = ctx.client.jsonLines('POST', '/images/create', {
+      query: { fromSrc: '-', repo: ref, message: a.string('message'), changes: a.list('change'), platform: a.string('platform') },
+      body,
+      headers: { 'Content-Type': 'application/x-tar' },
+    });
+    await printJsonMessages(messages, ctx);
+    return 0;
+  },
+};
+
+export const loadCommand: Command = {
+  spec: {
+    usage: 'load [OPTIONS]',
+    description: 'Load an image from a tar archive or STDIN',
+    args: { max: 0 },
+    flags: [
+      { name: 'input', short: 'i', type: 'string', description: 'Read from tar archive file, or an OCI image layout directory, instead of STDIN' },
+      { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress the load output' },
+    ],
+  },
+  async run(ctx, argv, path) {
+    const a = parseArgs(this.spec, argv, path);
+    const input = a.string('input');
+    let body: Readable;
+    if (input) {
+      const st = await stat(input).catch(() => undefined);
+      if (!st) throw new ExitError(`open ${input}: no such file or directory`, 1);
+      body = st.isDirectory() ? tarDirectory(input) : createReadStream(input);
+    } else {
+      if (process.stdin.isTTY) throw new ExitError('requested load from stdin, but stdin is empty', 1);
+      body = process.stdin;
+    }
+    const messages = ctx.client.jsonLines('POST', '/images/load', {
+      query: { quiet: a.bool('quiet') || !process.stdout.isTTY },
+      body,
+      headers: { 'Content-Type': 'application/x-tar' },
+    });
+    await printJsonMessages(messages, ctx);
+    return 0;
+  },
+};
+
+export const tagCommand: Command = {
+  spec: {
+    usage: 'tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]',
+    description: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE',
+    args: { min: 2, max: 2 },
+    flags: [],
+  },
+  async run(ctx, argv, path) {
+    const a = parseArgs(this.spec, argv, path);
+    const [source, target] = a.args as [string, string];
+    const { parseReference } = await import('../../images/reference.js');
+    let ref;
+    try {
+      ref = parseReference(target);
+    } catch (err) {
+      throw new ExitError(`${(err as Error).message}`, 1);
+    }
+    if (ref.digest) throw new ExitError('refusing to create a tag with a digest reference', 1);
+    const repo = target.slice(0, ref.tag ? target.lastIndexOf(':') : target.length);
+    await ctx.client.send('POST', `/images/${encodeName(source)}/tag`, { query: { repo, tag: ref.tag } });
+    return 0;
+  },
+};
+
+export const rmiCommand: Command = {
+  spec: {
+    usage: 'rmi [OPTIONS] IMAGE [IMAGE...]',
+    description: 'Remove one or more images',
+    aliases: ['berth image rm', 'berth image remove', 'berth rmi'],
+    args: { min: 1 },
+    flags: [
+      { name: 'force', short: 'f', type: 'bool', description: 'Force removal of the image' },
+      { name: 'no-prune', type: 'bool', description: 'Do not delete untagged parents' },
+    ],
+  },
+  async run(ctx, argv, path) {
+    const a = parseArgs(this.spec, argv, path);
+    let status = 0;
+    for (const name of a.args) {
+      try {
+        const records = await ctx.client.json<Array<{ Untagged?: string; Deleted?: string }>>('DELETE', `/images/${encodeName(name)}`, {
+          query: { force: a.bool('force'), noprune: a.bool('no-prune') },
+        });
+        for (const r of records) {
+          if (r.Untagged) ctx.out(`Untagged: ${r.Untagged}\n`);
+          if (r.Deleted) ctx.out(`Deleted: ${r.Deleted}\n`);
+        }
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err;
+        ctx.err(`Error response from daemon: ${err.message}\n`);
+        status = 1;
+      }
+    }
+    return status;
+  },
+};
+
+export const historyCommand: Command = {
+  spec: {
+    usage: 'history [OPTIONS] IMAGE',
+    description: 'Show the history of an image',
+    aliases: ['berth image history', 'berth history'],
+    args: { min: 1, max: 1 },
+    flags: [
+      { ...FORMAT_FLAG, placeholder: 'string' },
+      { name: 'human', short: 'H', type: 'bool', default: true, description: 'Print sizes and dates in human readable format' },
+      { name: 'no-trunc', type: 'bool', description: "Don't truncate output" },
+      { name: 'quiet', short: 'q', type: 'bool', description: 'Only show image IDs' },
+    ],
+  },
+  async run(ctx, argv, path) {
+    const a = parseArgs(this.spec, argv, path);
+    const history = await ctx.client.json<Array<{ Id: string; Created: number; CreatedBy: string; Tags: string[] | null; Size: number; Comment: string }>>(
+      'GET',
+      `/images/${encodeName(a.args[0]!)}/history`,
+    );
+    const noTrunc = a.bool('no-trunc');
+    const human = a.bool('human');
+    const now = new Date();
+    const rows = history.map((h) => {
+      const createdBy = h.CreatedBy.replace(/\t/g, ' ');
+      return {
+        ID: h.Id === '<missing>' || noTrunc ? h.Id : truncateId(h.Id),
+        CreatedSince: human ? timeAgo(new Date(h.Created * 1000), now) : new Date(h.Created * 1000).toISOString(),
+        CreatedAt: new Date(h.Created * 1000).toISOString(),
+        CreatedBy: noTrunc || createdBy.length <= 45 ? createdBy : `${createdBy.slice(0, 44)}…`,
+        Size: human ? humanSize(h.Size) : String(h.Size),
+        Comment: h.Comment,
+      };
+    });
+    ctx.out(
+      formatList(rows, {
+        format: a.string('format'),
+        defaultFormat: 'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}',
+        headers: { ID: 'IMAGE', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', CreatedBy: 'CREATED BY', Size: 'SIZE', Comment: 'COMMENT' },
+        quiet: a.bool('quiet'),
+      }),
+    );
+    return 0;
+  },
+};
+
+export const imageInspectCommand: Command = {
+  spec: {
+    usage: 'image inspect [OPTIONS] IMAGE [IMAGE...]',
+    description: 'Display detailed information on one or more images',
+    args: { min: 1 },
+    flags: [{ name: 'format', short: 'f', type: 'string', description: 'Format output using a custom template' }],
+  },
+  async run(ctx, argv, path) {
+    const a = parseArgs(this.spec, argv, path);
+    return inspectEach(ctx, a.args, a.string('format'), (name) => ctx.client.json('GET', `/images/${encodeName(name)}/json`));
+  },
+};
+
+/** Inspects each name; prints what was found, then the errors, as docker does. */
+export async function inspectEach(ctx: CliContext, names: string[], format: string | undefined, get: (name: string) => Promise<unknown>): Promise<number> {
+  const found: unknown[] = [];
+  const errors: string[] = [];
+  for (const name of names) {
+    try {
+      found.push(await get(name));
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      errors.push(err.status === 404 ? `Error: No such object: ${name}` : `Error response from daemon: ${err.message}`);
+    }
+  }
+  if (found.length || !format) ctx.out(formatInspect(found, format));
+  for (const e of errors) ctx.err(`${e}\n`);
+  return errors.length ? 1 : 0;
+}
+
+export const imagePruneCommand: Command = {
+  spec: {
+    usage: 'image prune [OPTIONS]',
+    description: 'Remove unused images',
+    args: { max: 0 },
+    flags: [
+      { name: 'all', short: 'a', type: 'bool', description: 'Remove all unused images, not just dangling ones' },
+      { name: 'filter', type: 'list', description: 'Provide filter values (e.g. "until=<timestamp>")', placeholder: 'filter' },
+      { name: 'force', short: 'f', type: 'bool', description: 'Do not prompt for confirmation' },
+    ],
+  },
+  async run(ctx, argv, path) {
+    const a = parseArgs(this.spec, argv, path);
+    const all = a.bool('all');
+    const warning = all
+      ? 'WARNING! This will remove all images without at least one container associated to them.'
+      : 'WARNING! This will remove all dangling images.';
+    if (!a.bool('force') && !(await confirm(ctx, warning))) return 0;
+    const filters = filterMap(a.list('filter'));
+    filters['dangling'] = [all ? 'false' : 'true'];
+    const report = await ctx.client.json<{ ImagesDeleted: Array<{ Untagged?: string; Deleted?: string }> | null; SpaceReclaimed: number }>(
+      'POST',
+      '/images/prune',
+      { query: { filters: JSON.stringify(filters) } },
+    );
+    if (report.ImagesDeleted?.length) {
+      ctx.out('Deleted Images:\n');
+      for (const r of report.ImagesDeleted) {
+        if (r.Untagged) ctx.out(`untagged: ${r.Untagged}\n`);
+        if (r.Deleted) ctx.out(`deleted: ${r.Deleted}\n`);
+      }
+      ctx.out('\n');
+    }
+    ctx.out(`Total reclaimed space: ${humanSize(report.SpaceReclaimed)}\n`);
+    return 0;
+  },
+};
+
+/** Asks "[y/N]" on the terminal, as docker's prune commands do. */
+export async function confirm(ctx: CliContext, warning: string): Promise<boolean> {
+  ctx.out(`${warning}\nAre you sure you want to continue? [y/N] `);
+  const answer = await new Promise<string>((resolve) => {
+    let text = '';
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      if (text.includes('\n')) done();
+    };
+    const done = () => {
+      process.stdin.off('data', onData);
+      process.stdin.pause();
+      resolve(text.trim());
+    };
+    process.stdin.on('data', onData);
+    process.stdin.once('end', done);
+  });
+  return /^y(es)?$/i.test(answer);
+}
+
+/** `-f key=value` flags as the API's filters map. */
+export function filterMap(values: string[]): Record<string, string[]> {
+  const filters: Record<string, string[]> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new ExitError(`bad format of filter (expected name=value)`, 125);
+    (filters[v.slice(0, eq)] ??= []).push(v.slice(eq + 1));
+  }
+  return filters;
+}
+
+/** Image names go into the path as they are: slashes included, as the docker CLI sends them. */
+export function encodeName(name: string): string {
+  return name.split('/').map(encodeURIComponent).join('/');
+}
+
+async function openFile(path: string): Promise<Readable> {
+  const st = await stat(path).catch(() => undefined);
+  if (!st) throw new ExitError(`open ${path}: no such file or directory`, 1);
+  return createReadStream(path);
+}
+
+/** Go's time.Time String(): '2024-01-02 15:04:05 +0000 UTC'. */
+function goTime(d: Date): string {
+  return `${d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, '')} +0000 UTC`;
+}

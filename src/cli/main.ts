@@ -1,0 +1,180 @@
+/**
+ * `berth`: the CLI's entry point. Global flags, then a command loaded on demand, so a call
+ * loads only the code of the one command it runs. The only place that exits the process.
+ */
+import type { CliContext, Command } from './command.js';
+import { UsageError, helpText } from './args.js';
+
+type Loader = () => Promise<Record<string, unknown>>;
+
+const images: Loader = () => import('./commands/images.js');
+const system: Loader = () => import('./commands/system.js');
+
+/** Command path -> where it lives and its export name. */
+const COMMANDS: Record<string, [Loader, string]> = {
+  images: [images, 'imagesCommand'],
+  'image ls': [images, 'imagesCommand'],
+  'image list': [images, 'imagesCommand'],
+  import: [images, 'importCommand'],
+  'image import': [images, 'importCommand'],
+  tag: [images, 'tagCommand'],
+  'image tag': [images, 'tagCommand'],
+  rmi: [images, 'rmiCommand'],
+  'image rm': [images, 'rmiCommand'],
+  'image remove': [images, 'rmiCommand'],
+  history: [images, 'historyCommand'],
+  'image history': [images, 'historyCommand'],
+  'image inspect': [images, 'imageInspectCommand'],
+  'image prune': [images, 'imagePruneCommand'],
+  load: [images, 'loadCommand'],
+  'image load': [images, 'loadCommand'],
+  inspect: [system, 'inspectCommand'],
+  version: [system, 'versionCommand'],
+  info: [system, 'infoCommand'],
+  'system info': [system, 'infoCommand'],
+  'system df': [system, 'dfCommand'],
+  events: [system, 'eventsCommand'],
+  'system events': [system, 'eventsCommand'],
+};
+
+const GROUPS = new Set(['image', 'system', 'container', 'network', 'volume']);
+
+const MAIN_HELP = `
+Usage:  berth [OPTIONS] COMMAND
+
+A container engine that speaks Docker's language
+
+Common Commands:
+  images      List images
+  import      Import the contents of a tarball to create a filesystem image
+  load        Load an image from a tar archive or STDIN
+  tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+  rmi         Remove one or more images
+  history     Show the history of an image
+  inspect     Return low-level information on Docker objects
+  info        Display system-wide information
+  version     Show the berth version information
+
+Management Commands:
+  image       Manage images
+  system      Manage berth
+
+Global Options:
+  -H, --host string      Daemon socket to connect to (default: $BERTH_HOST, $DOCKER_HOST, unix:///run/berth/berth.sock)
+  -v, --version          Print version information and quit
+
+Run 'berth COMMAND --help' for more information on a command.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  let host: string | undefined;
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '-H' || arg === '--host') host = argv[++i];
+    else if (arg.startsWith('--host=')) host = arg.slice(7);
+    else if (arg.startsWith('-H') && arg.length > 2) host = arg.slice(2);
+    else if (arg === '-D' || arg === '--debug') continue;
+    else if (arg === '-l' || arg === '--log-level') i++;
+    else if (arg === '-v' || arg === '--version') {
+      const { BERTH_VERSION } = await import('../daemon/version.js');
+      process.stdout.write(`berth version ${BERTH_VERSION}\n`);
+      return 0;
+    } else if (arg === '-h' || arg === '--help') {
+      process.stdout.write(MAIN_HELP);
+      return 0;
+    } else if (arg.startsWith('-')) {
+      process.stderr.write(`unknown flag: ${arg}\nSee 'berth --help'.\n`);
+      return 125;
+    } else break;
+  }
+  const rest = argv.slice(i);
+  if (rest.length === 0) {
+    process.stdout.write(MAIN_HELP);
+    return 0;
+  }
+  let path = rest[0]!;
+  let args = rest.slice(1);
+  if (GROUPS.has(path)) {
+    if (args.length === 0 || args[0] === '--help') {
+      process.stdout.write(groupHelp(path));
+      return 0;
+    }
+    path = `${path} ${args[0]}`;
+    args = args.slice(1);
+  }
+  const entry = COMMANDS[path];
+  if (!entry) {
+    process.stderr.write(`berth: '${path}' is not a berth command.\nSee 'berth --help'\n`);
+    return 1;
+  }
+  const command = (await entry[0]())[entry[1]] as Command;
+  if (args.includes('--help')) {
+    process.stdout.write(helpText({ ...command.spec, usage: command.spec.usage.replace(/^\S+/, path) }));
+    return 0;
+  }
+  const ctx = await makeContext(host);
+  try {
+    return await command.run(ctx, args, path);
+  } catch (err) {
+    return reportError(err, path, command);
+  }
+}
+
+async function makeContext(host: string | undefined): Promise<CliContext> {
+  const { EngineClient, resolveHost } = await import('../client/engine-client.js');
+  let client: InstanceType<typeof EngineClient> | undefined;
+  return {
+    get client() {
+      client ??= new EngineClient(resolveHost(host));
+      return client;
+    },
+    out: (text: string) => {
+      process.stdout.write(text);
+    },
+    err: (text: string) => {
+      process.stderr.write(text);
+    },
+  };
+}
+
+function reportError(err: unknown, path: string, command: Command): number {
+  if (err instanceof UsageError) {
+    const usage = err.showUsage ? `\nUsage:  berth ${command.spec.usage.replace(/^\S+/, path)}\n\n${command.spec.description}\n` : '';
+    process.stderr.write(`${err.message}\nSee 'berth ${path} --help'.\n${usage}`);
+    return err.showUsage ? 1 : 125;
+  }
+  const e = err as Error & { status?: number; exitCode?: number };
+  if (e.constructor?.name === 'ApiError') {
+    process.stderr.write(`Error response from daemon: ${e.message}\n`);
+    return command.daemonErrorExit ?? 1;
+  }
+  if (typeof e.exitCode === 'number') {
+    if (e.message) process.stderr.write(`${e.message}\n`);
+    return e.exitCode;
+  }
+  if (e.constructor?.name === 'ConnectError' || e.constructor?.name === 'InvalidArgument') {
+    process.stderr.write(`${e.message}\n`);
+    return 1;
+  }
+  process.stderr.write(`berth: ${e?.message ?? String(err)}\n`);
+  if (process.env['BERTH_DEBUG']) process.stderr.write(`${e?.stack}\n`);
+  return 1;
+}
+
+function groupHelp(group: string): string {
+  const subs = Object.keys(COMMANDS)
+    .filter((k) => k.startsWith(`${group} `))
+    .map((k) => `  ${k.slice(group.length + 1)}`);
+  return `\nUsage:  berth ${group} COMMAND\n\nManage ${group}s\n\nCommands:\n${subs.join('\n')}\n\nRun 'berth ${group} COMMAND --help' for more information on a command.\n`;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`berth: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
