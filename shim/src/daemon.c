@@ -38,7 +38,9 @@ int daemon_detach(struct shim *s)
 	if (first < 0)
 		return -1;
 	if (first > 0) {
-		/* The launching process: only the monitor may answer on the sync pipe. */
+		/* The launching process: only the monitor may answer on the sync pipe, and a
+		 * daemon that gives up on the start may still kill this one as it likes. */
+		signals_restore();
 		close(status[1]);
 		if (s->sync_fd >= 0)
 			close(s->sync_fd);

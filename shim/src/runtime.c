@@ -127,7 +127,7 @@ int runtime_run(struct shim *s, const int child_fds[3], int err_fd, char *err, s
 		return -1;
 	}
 	if (child == 0) {
-		signals_reset_child();
+		signals_restore();
 		for (int i = 0; i < 3; i++)
 			place_fd(child_fds[i], i);
 		execvp(o->runtime, (char *const *)argv);

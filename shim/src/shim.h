@@ -163,7 +163,7 @@ void sync_report_error(struct shim *s, const char *msg);
 int signals_block(void);
 int signals_open(struct shim *s);
 void signals_event(struct shim *s);
-void signals_reset_child(void);
+void signals_restore(void);
 
 /* runtime.c */
 int runtime_run(struct shim *s, const int child_fds[3], int err_fd, char *err, size_t errlen);

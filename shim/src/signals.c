@@ -43,8 +43,9 @@ int signals_open(struct shim *s)
 	return watch_set(s, &s->signals, EPOLLIN);
 }
 
-/* In a forked child before exec: the mask and ignored dispositions survive exec. */
-void signals_reset_child(void)
+/* Undoes signals_block(): in a child before exec (the mask and ignored dispositions would
+ * survive exec), and in the launching process. */
+void signals_restore(void)
 {
 	sigset_t none;
 	sigemptyset(&none);
