@@ -392,6 +392,8 @@ function printArg(v: unknown, verb: string, spec: Spec, depth: number): string {
     case 'bool':
       return verb === 'v' || verb === 't' ? pad(String(v), spec) : badVerb(v, verb, depth);
     case 'int':
+      // JSON does not tell 3 from 3.0: a float verb on a whole number formats it as a float.
+      if (typeof v === 'number' && 'eEfFgG'.includes(verb)) return fmtFloatVerb(v, verb, spec) as string;
       return fmtInteger(BigInt(v as number | bigint), verb, spec) ?? badVerb(v, verb, depth);
     case 'float':
       return fmtFloatVerb(v as number, verb, spec) ?? badVerb(v, verb, depth);
