@@ -9,11 +9,11 @@
  * expected digest and size, fsynced and renamed into place. A crash at any moment leaves
  * either the whole blob or nothing (plus an ingest that a later write of the same ref resumes).
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream, type ReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InvalidArgument, NotFound, errnoCode } from '../errors/errors.js';
+import { InvalidArgument, NotFound, Unavailable, errnoCode } from '../errors/errors.js';
 import { syncDir } from '../util/atomic-file.js';
 import { checkDigest, digestHex } from './digest.js';
 
@@ -55,6 +55,8 @@ export interface IngestWriter {
 
 export class LocalContentStore implements ContentStore {
   readonly root: string;
+  /** Refs with an open writer: two writers appending to one ingest file would mix their bytes. */
+  readonly #locked = new Set<string>();
 
   private constructor(root: string) {
     this.root = root;
@@ -98,7 +100,8 @@ export class LocalContentStore implements ContentStore {
     verify(digest, data.length, expected, 'blob');
     const existing = await this.info(digest);
     if (existing) return existing;
-    const writer = await this.ingest(`write-${digest}-${process.pid}-${Date.now()}`, { digest, size: data.length });
+    // A ref of its own: concurrent writes of the same bytes must not share an ingest file.
+    const writer = await this.ingest(`write-${randomUUID()}`, { digest, size: data.length });
     try {
       await writer.write(data);
       return await writer.commit();
@@ -110,28 +113,36 @@ export class LocalContentStore implements ContentStore {
 
   async ingest(ref: string, expected: Expected = {}): Promise<IngestWriter> {
     if (expected.digest !== undefined) checkDigest(expected.digest);
-    const dir = join(this.root, 'ingest', createHash('sha256').update(ref).digest('hex'));
-    await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'ref'), ref);
-    const dataPath = join(dir, 'data');
-    const hash = createHash('sha256');
-    let offset = 0;
-    // Resuming: the hash state cannot be saved, so the bytes kept so far are hashed again.
+    if (this.#locked.has(ref)) throw new Unavailable(`content ingest: ref ${ref} is locked: another write of it is in progress`);
+    this.#locked.add(ref);
     try {
-      for await (const chunk of createReadStream(dataPath)) {
-        hash.update(chunk as Buffer);
-        offset += (chunk as Buffer).length;
+      const dir = join(this.root, 'ingest', createHash('sha256').update(ref).digest('hex'));
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'ref'), ref);
+      const dataPath = join(dir, 'data');
+      let hash = createHash('sha256');
+      let offset = 0;
+      // Resuming: the hash state cannot be saved, so the bytes kept so far are hashed again.
+      try {
+        for await (const chunk of createReadStream(dataPath)) {
+          hash.update(chunk as Buffer);
+          offset += (chunk as Buffer).length;
+        }
+      } catch (err) {
+        if (errnoCode(err) !== 'ENOENT') throw err;
       }
+      if (expected.size !== undefined && offset > expected.size) {
+        // More than the blob can have: the kept bytes are not a prefix of it. Start over.
+        await rm(dataPath, { force: true });
+        hash = createHash('sha256');
+        offset = 0;
+      }
+      const file = await open(dataPath, 'a');
+      return new LocalIngest(this, ref, dir, file, hash, offset, expected, () => this.#locked.delete(ref));
     } catch (err) {
-      if (errnoCode(err) !== 'ENOENT') throw err;
+      this.#locked.delete(ref);
+      throw err;
     }
-    if (expected.size !== undefined && offset > expected.size) {
-      await rm(dataPath, { force: true });
-      hash.destroy?.();
-      return this.ingest(ref, expected);
-    }
-    const file = await open(dataPath, 'a');
-    return new LocalIngest(this, ref, dir, file, hash, offset, expected);
   }
 
   async delete(digest: string): Promise<void> {
@@ -169,9 +180,19 @@ class LocalIngest implements IngestWriter {
   readonly #file: FileHandle;
   readonly #hash: Hash;
   readonly #expected: Expected;
+  readonly #unlock: () => void;
   #closed = false;
 
-  constructor(store: LocalContentStore, ref: string, dir: string, file: FileHandle, hash: Hash, offset: number, expected: Expected) {
+  constructor(
+    store: LocalContentStore,
+    ref: string,
+    dir: string,
+    file: FileHandle,
+    hash: Hash,
+    offset: number,
+    expected: Expected,
+    unlock: () => void,
+  ) {
     this.#store = store;
     this.ref = ref;
     this.#dir = dir;
@@ -179,6 +200,7 @@ class LocalIngest implements IngestWriter {
     this.#hash = hash;
     this.#offset = offset;
     this.#expected = expected;
+    this.#unlock = unlock;
   }
 
   get offset(): number {
@@ -208,22 +230,34 @@ class LocalIngest implements IngestWriter {
       await this.abort();
       throw err;
     }
-    await this.#file.sync();
-    await this.#close();
-    const target = this.#store.blobPath(digest);
-    await rename(join(this.#dir, 'data'), target);
-    await syncDir(join(this.#store.root, 'blobs', 'sha256'));
-    await rm(this.#dir, { recursive: true, force: true });
+    try {
+      await this.#file.sync();
+      await this.#close();
+      const target = this.#store.blobPath(digest);
+      await rename(join(this.#dir, 'data'), target);
+      await syncDir(join(this.#store.root, 'blobs', 'sha256'));
+      await rm(this.#dir, { recursive: true, force: true });
+    } finally {
+      this.#unlock();
+    }
     return { digest, size: this.#offset };
   }
 
   async close(): Promise<void> {
-    await this.#close();
+    try {
+      await this.#close();
+    } finally {
+      this.#unlock();
+    }
   }
 
   async abort(): Promise<void> {
-    await this.#close();
-    await rm(this.#dir, { recursive: true, force: true });
+    try {
+      await this.#close();
+      await rm(this.#dir, { recursive: true, force: true });
+    } finally {
+      this.#unlock();
+    }
   }
 
   async #close(): Promise<void> {
