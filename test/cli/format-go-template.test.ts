@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 
 import { InvalidArgument } from '../../src/errors/errors.js';
-import { compileTemplate, type TemplateOptions } from '../../src/cli/format/go-template.js';
+import { asStruct, compileTemplate, type TemplateOptions } from '../../src/cli/format/go-template.js';
 
 /** Expected outputs are what docker (Go text/template + docker's funcs) prints for the same input. */
 function run(src: string, data?: unknown, options?: TemplateOptions): string {
@@ -75,6 +75,15 @@ describe('go template: fields and values', () => {
   it('calls methods and getters of class instances (struct-like rows)', () => {
     const row = new ContainerRow();
     assert.equal(run('{{.ID}} {{.Names}} {{.Status}} {{.Label "com.example.vendor"}}', row), '4c01db0b339c web Up 3 minutes ACME');
+  });
+
+  it('makes struct-like rows from plain fields with asStruct', () => {
+    const row = asStruct({ ID: 'abc', Label: (k: string) => `<${k}>` }, '*formatter.ContainerContext');
+    assert.equal(run('{{.ID}} {{.Label "a"}} {{.}} {{json .}}', row), 'abc <a> {abc} {"ID":"abc"}');
+    assertFails(
+      () => run('{{.Nope}}', row),
+      'template parsing error: template: :1:2: executing "" at <.Nope>: can\'t evaluate field Nope in type *formatter.ContainerContext',
+    );
   });
 
   it('parses literals as Go does', () => {

@@ -57,6 +57,7 @@ import {
 } from './template-parse.js';
 
 export type { TemplateFunc } from './template-funcs.js';
+export { asStruct } from './go-value.js';
 
 export interface TemplateOptions {
   /**

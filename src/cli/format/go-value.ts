@@ -37,6 +37,22 @@ export abstract class FieldSource {
   abstract lookupField(name: string): unknown;
 }
 
+/** Objects made by asStruct, and the Go type names they were given. */
+class GoStruct {}
+const structTypeNames = new WeakMap<object, string>();
+
+/**
+ * A struct-like copy of plain fields: unlike a plain object (a Go map), a missing field is
+ * an error, as on docker's typed rows: `asStruct(row, '*formatter.ContainerContext')` makes
+ * `{{.Nope}}` fail with "can't evaluate field Nope in type *formatter.ContainerContext".
+ * Function-valued fields are its methods (`{{.Label "k"}}`); they are not printed.
+ */
+export function asStruct<T extends object>(fields: T, typeName = 'struct'): T {
+  const s = Object.assign(new GoStruct(), fields);
+  structTypeNames.set(s, typeName);
+  return s;
+}
+
 export function isPlainObject(v: object): boolean {
   const proto: unknown = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
@@ -189,6 +205,8 @@ export function goTypeName(v: unknown): string {
     }
     case 'struct': {
       if (v instanceof FieldSource) return 'map[string]string';
+      const named = structTypeNames.get(v as object);
+      if (named !== undefined) return named;
       const ctor = (v as { constructor?: { name?: unknown } }).constructor;
       const name = typeof ctor?.name === 'string' && ctor.name !== '' ? ctor.name : 'struct';
       return `*${name}`;
