@@ -138,7 +138,13 @@ export class LocalContentStore implements ContentStore {
         offset = 0;
       }
       const file = await open(dataPath, 'a');
-      return new LocalIngest(this, ref, dir, file, hash, offset, expected, () => this.#locked.delete(ref));
+      let unlocked = false;
+      // Once per writer: a closed writer's later abort must not free a newer writer's lock.
+      const unlock = () => {
+        if (!unlocked) this.#locked.delete(ref);
+        unlocked = true;
+      };
+      return new LocalIngest(this, ref, dir, file, hash, offset, expected, unlock);
     } catch (err) {
       this.#locked.delete(ref);
       throw err;

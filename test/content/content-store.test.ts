@@ -203,6 +203,9 @@ describe('content store', () => {
     await first.commit();
     // Once the first one is done, the ref is free again.
     const again = await store.ingest('same-ref', {});
+    // A late abort of the finished writer does not free the lock the new one holds.
+    await first.abort();
+    await assert.rejects(store.ingest('same-ref', {}), /is locked/);
     await again.abort();
   });
 
