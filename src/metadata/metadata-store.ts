@@ -10,7 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { Unavailable, errnoCode } from '../errors/errors.js';
-import { writeFileAtomic } from '../util/atomic-file.js';
+import { removeAtomicLeftovers, writeFileAtomic } from '../util/atomic-file.js';
 
 export class MetadataStore<T extends object> {
   readonly path: string;
@@ -24,6 +24,8 @@ export class MetadataStore<T extends object> {
 
   /** Opens the store at `path`, creating it with `initial` when there is none yet. */
   static async open<T extends object>(path: string, initial: () => T): Promise<MetadataStore<T>> {
+    // A kill during a transaction leaves its temporary file; each crash would add one more.
+    await removeAtomicLeftovers(path);
     let state: T;
     try {
       state = JSON.parse(await readFile(path, 'utf8')) as T;

@@ -1,4 +1,4 @@
-import { open, rename } from 'node:fs/promises';
+import { open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** fsyncs a directory so that a rename or create inside it survives a crash. */
@@ -16,7 +16,7 @@ export async function syncDir(dir: string): Promise<void> {
  * new one whole: write a temporary sibling, fsync it, rename it over, fsync the directory.
  */
 export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  const tmp = join(dirname(path), `${temporaryPrefix(path)}${process.pid}.${Date.now()}.tmp`);
   const handle = await open(tmp, 'w', mode);
   try {
     await handle.writeFile(data);
@@ -26,4 +26,25 @@ export async function writeFileAtomic(path: string, data: string | Buffer, mode 
   }
   await rename(tmp, path);
   await syncDir(dirname(path));
+}
+
+function temporaryPrefix(path: string): string {
+  return `.${basename(path)}.`;
+}
+
+/**
+ * Removes the temporary siblings that writes of `path` interrupted by a crash left behind.
+ * Only for the one owner of `path`, before it writes: a live writer's temporary file would go too.
+ */
+export async function removeAtomicLeftovers(path: string): Promise<void> {
+  const prefix = temporaryPrefix(path);
+  let names: string[];
+  try {
+    names = await readdir(dirname(path));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (name.startsWith(prefix) && name.endsWith('.tmp')) await rm(join(dirname(path), name), { force: true });
+  }
 }
