@@ -2,7 +2,8 @@
  * Lists as docker prints them: a table by default, `--format` with a Go template (with
  * `table` for a header row, `json` for one JSON object per line), `-q` for ids only.
  */
-import { compileTemplate } from './format/go-template.js';
+import { InvalidArgument } from '../errors/errors.js';
+import { compileTemplate, type Template } from './format/go-template.js';
 import { renderTable } from './format/table.js';
 
 export interface ListOptions {
@@ -26,9 +27,51 @@ export function formatList(rows: object[], opts: ListOptions): string {
   return rows.map((row) => `${template.execute(row)}\n`).join('');
 }
 
-/** `inspect`: an indented JSON array by default, or each object through --format. */
+/**
+ * docker's inspect printer: an indented JSON array by default, a compact one for `json`, or
+ * each object through the --format template, which runs as docker runs it over raw JSON
+ * (missingkey=error: `{{.Nope}}` is an error, not "<no value>"). An object the template fails
+ * on gives an error and no output; the others still print.
+ */
+export class InspectPrinter {
+  readonly #format: string | undefined;
+  readonly #template: Template | undefined;
+  readonly #objects: unknown[] = [];
+  #text = '';
+
+  /** Throws InvalidArgument ("template parsing error: ...") when the template does not parse. */
+  constructor(format: string | undefined) {
+    this.#format = format;
+    if (format && format !== 'json') this.#template = compileTemplate(format, undefined, { missingKey: 'error' });
+  }
+
+  /** Adds one object; returns the error message when the template fails on it. */
+  add(object: unknown): string | undefined {
+    if (!this.#template) {
+      this.#objects.push(object);
+      return undefined;
+    }
+    try {
+      this.#text += `${this.#template.execute(object)}\n`;
+      return undefined;
+    } catch (err) {
+      if (err instanceof InvalidArgument) return err.message;
+      throw err;
+    }
+  }
+
+  /** What to print: with a template and nothing printed, docker still prints an empty line. */
+  output(): string {
+    if (this.#template) return this.#text === '' ? '\n' : this.#text;
+    if (this.#format === 'json') return `${JSON.stringify(this.#objects)}\n`;
+    return `${JSON.stringify(this.#objects, null, 4)}\n`;
+  }
+}
+
+/** `inspect` of objects that were all found; throws the template's errors, one a line. */
 export function formatInspect(objects: unknown[], format: string | undefined): string {
-  if (!format) return `${JSON.stringify(objects, null, 4)}\n`;
-  const template = compileTemplate(format === 'json' ? '{{json .}}' : format);
-  return objects.map((o) => `${template.execute(o)}\n`).join('');
+  const printer = new InspectPrinter(format);
+  const errors = objects.map((o) => printer.add(o)).filter((e): e is string => e !== undefined);
+  if (errors.length) throw new InvalidArgument(errors.join('\n'));
+  return printer.output();
 }

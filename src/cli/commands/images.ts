@@ -6,7 +6,7 @@ import { ApiError } from '../../client/engine-client.js';
 import { parseArgs, type FlagSpec } from '../args.js';
 import type { CliContext, Command } from '../command.js';
 import { ExitError } from '../command.js';
-import { formatInspect, formatList } from '../output.js';
+import { InspectPrinter, formatList } from '../output.js';
 import { humanSize, timeAgo, truncateId } from '../format/units.js';
 import { printJsonMessages } from '../progress.js';
 import { tarDirectory } from '../tar-directory.js';
@@ -302,23 +302,44 @@ export const imageInspectCommand: Command = {
   },
   async run(ctx, argv, path) {
     const a = parseArgs(this.spec, argv, path);
-    return inspectEach(ctx, a.args, a.string('format'), (name) => ctx.client.json('GET', `/images/${encodeName(name)}/json`));
+    return inspectEach(
+      ctx,
+      a.args,
+      a.string('format'),
+      (name) => ctx.client.json('GET', `/images/${encodeName(name)}/json`),
+      (_name, err) => `Error response from daemon: ${err.message}`,
+    );
   },
 };
 
-/** Inspects each name; prints what was found, then the errors, as docker does. */
-export async function inspectEach(ctx: CliContext, names: string[], format: string | undefined, get: (name: string) => Promise<unknown>): Promise<number> {
-  const found: unknown[] = [];
+/**
+ * Inspects each name as docker does: prints what was found (through the format), then the
+ * errors in the order of the names, and exits 1 when there was any. `notFound` words a
+ * missing object: `docker inspect` says "Error: No such object: x", `docker image inspect`
+ * passes the daemon's answer on.
+ */
+export async function inspectEach(
+  ctx: CliContext,
+  names: string[],
+  format: string | undefined,
+  get: (name: string) => Promise<unknown>,
+  notFound: (name: string, err: ApiError) => string = (name) => `Error: No such object: ${name}`,
+): Promise<number> {
+  const printer = new InspectPrinter(format);
   const errors: string[] = [];
   for (const name of names) {
+    let found: unknown;
     try {
-      found.push(await get(name));
+      found = await get(name);
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
-      errors.push(err.status === 404 ? `Error: No such object: ${name}` : `Error response from daemon: ${err.message}`);
+      errors.push(err.status === 404 ? notFound(name, err) : `Error response from daemon: ${err.message}`);
+      continue;
     }
+    const error = printer.add(found);
+    if (error) errors.push(error);
   }
-  if (found.length || !format) ctx.out(formatInspect(found, format));
+  ctx.out(printer.output());
   for (const e of errors) ctx.err(`${e}\n`);
   return errors.length ? 1 : 0;
 }
