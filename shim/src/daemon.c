@@ -66,8 +66,7 @@ int daemon_detach(struct shim *s)
 		_exit(0);
 	s->status_fd = status[1];
 	redirect_stdio_to_null();
-	if (chdir("/") < 0)
-		return -1;
+	/* The working directory stays: relative paths on the command line keep working. */
 	return 0;
 }
 
