@@ -179,6 +179,13 @@ describe('berth CLI: images', () => {
     await sameAsDocker('images', '--format', '{{.ID}}: {{.Repository}} {{.CreatedAt}} {{.Containers}}');
     await sameAsDocker('images', 'busybox');
     await sameAsDocker('images', 'localhost:5000/team/*');
+    const json = (await ok('images', '--format', 'json')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+    const docker = (await daemon.docker(['images', '--format', 'json'])).stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+    // Same fields, same order (docker's rows marshal as Go maps: sorted keys), same values.
+    assert.deepEqual(
+      json.map(({ CreatedSince: _c, ...rest }) => Object.entries(rest)),
+      docker.map(({ CreatedSince: _c, ...rest }) => Object.entries(rest)),
+    );
   });
 
   it('filters by reference, dangling and label', async () => {
@@ -222,6 +229,7 @@ describe('berth CLI: images', () => {
     const r = await sameAsDocker('image', 'inspect', '-f', '{{.Os}} {{.Nope}}', 'busybox', 'alpine:file');
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^template parsing error: template: :1:10: executing "" at <\.Nope>: map has no entry for key "Nope"\n/);
+    await sameAsDocker('images', '--format', '{{.Nope}}');
   });
 
   it('rmi untags while other references remain, then deletes the image', async () => {

@@ -7,6 +7,7 @@ import { parseArgs, type FlagSpec } from '../args.js';
 import type { CliContext, Command } from '../command.js';
 import { ExitError } from '../command.js';
 import { InspectPrinter, formatList } from '../output.js';
+import { asStruct } from '../format/go-template.js';
 import { humanSize, timeAgo, truncateId } from '../format/units.js';
 import { printJsonMessages } from '../progress.js';
 import { tarDirectory } from '../tar-directory.js';
@@ -49,7 +50,7 @@ export const imagesCommand: Command = {
     });
     const noTrunc = a.bool('no-trunc');
     const now = Date.now();
-    const rows = list.flatMap((image) => imageRows(image, a.bool('digests')).map(([repo, tag, digest]) => new ImageRow(image, repo, tag, digest, noTrunc, now)));
+    const rows = list.flatMap((image) => imageRows(image, a.bool('digests')).map(([repo, tag, digest]) => imageRow(image, repo, tag, digest, noTrunc, now)));
     const digests = a.bool('digests');
     ctx.out(
       formatList(rows, {
@@ -69,33 +70,29 @@ export const imagesCommand: Command = {
   },
 };
 
-/** One row of `images`: the fields a --format template can name. */
-class ImageRow {
-  readonly ID: string;
-  readonly Repository: string;
-  readonly Tag: string;
-  readonly Digest: string;
-  readonly CreatedSince: string;
-  readonly CreatedAt: string;
-  readonly Size: string;
-  readonly VirtualSize: string;
-  readonly SharedSize: string;
-  readonly UniqueSize: string;
-  readonly Containers: string;
-
-  constructor(image: ImageSummary, repo: string, tag: string, digest: string, noTrunc: boolean, now: number) {
-    this.ID = noTrunc ? image.Id : truncateId(image.Id);
-    this.Repository = repo;
-    this.Tag = tag;
-    this.Digest = digest;
-    this.CreatedSince = timeAgo(new Date(image.Created * 1000), new Date(now));
-    this.CreatedAt = goTime(new Date(image.Created * 1000));
-    this.Size = humanSize(image.Size);
-    this.VirtualSize = this.Size;
-    this.SharedSize = image.SharedSize < 0 ? 'N/A' : humanSize(image.SharedSize);
-    this.UniqueSize = image.SharedSize < 0 ? 'N/A' : humanSize(image.Size - image.SharedSize);
-    this.Containers = image.Containers < 0 ? 'N/A' : String(image.Containers);
-  }
+/**
+ * One row of `images`: the fields a --format template can name, as docker's imageContext
+ * has them. Fields in alphabetical order: docker's `{{json .}}` marshals them as a Go map.
+ * Size has 3 significant digits, the other sizes 4 (units.HumanSize), as in docker.
+ */
+function imageRow(image: ImageSummary, repo: string, tag: string, digest: string, noTrunc: boolean, now: number): Record<string, string> {
+  const created = new Date(image.Created * 1000);
+  return asStruct(
+    {
+      Containers: image.Containers < 0 ? 'N/A' : String(image.Containers),
+      CreatedAt: goTime(created),
+      CreatedSince: timeAgo(created, new Date(now)),
+      Digest: digest,
+      ID: noTrunc ? image.Id : truncateId(image.Id),
+      Repository: repo,
+      SharedSize: image.SharedSize < 0 ? 'N/A' : humanSize(image.SharedSize, 4),
+      Size: humanSize(image.Size),
+      Tag: tag,
+      UniqueSize: image.SharedSize < 0 ? 'N/A' : humanSize(image.Size - image.SharedSize, 4),
+      VirtualSize: humanSize(image.Size, 4),
+    },
+    '*formatter.imageContext',
+  );
 }
 
 /** Docker's rows for one image: a row per tag (per digest with --digests), <none> when untagged. */
