@@ -206,6 +206,9 @@ describe('berth CLI: images', () => {
 
   it('history and image inspect -f print as docker prints them', async () => {
     await sameAsDocker('history', 'busybox:1.38.0-musl');
+    await sameAsDocker('history', '--no-trunc', '-H=false', 'alpine:file');
+    await sameAsDocker('history', '--format', 'json', 'busybox');
+    await sameAsDocker('history', '--format', '{{.Nope}}', 'busybox');
     await sameAsDocker('history', '-q', 'alpine:file');
     await sameAsDocker('history', '--format', '{{.ID}} {{.CreatedBy}} {{.Size}}', 'busybox');
     await sameAsDocker('image', 'inspect', 'busybox', 'alpine:file');
@@ -347,7 +350,7 @@ describe('scripts/busybox-image.sh', () => {
     chmodSync(join(here, 'bin', 'berth'), 0o755);
     await ok('rmi', 'busybox:latest');
     const r = await run('bash', [join(here, 'scripts', 'busybox-image.sh'), '-H', daemon.host], { env: { ...process.env, DOCKER_HOST: '', BERTH_HOST: '' }, timeoutMs: 120_000 });
-    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.code, 0, `the script exited ${r.code}${r.code === 141 ? ' (SIGPIPE under pipefail)' : ''}: ${r.stderr}`);
     assert.match(r.stdout, /^sha256:[a-f0-9]{64}\n$/);
     const inspect = JSON.parse(await ok('image', 'inspect', 'busybox')) as Array<{
       Config: { Cmd: string[] };

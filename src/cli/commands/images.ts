@@ -7,6 +7,7 @@ import { parseArgs, type FlagSpec } from '../args.js';
 import type { CliContext, Command } from '../command.js';
 import { ExitError } from '../command.js';
 import { InspectPrinter, formatList } from '../output.js';
+import { ellipsis } from '../format/display-width.js';
 import { asStruct } from '../format/go-template.js';
 import { humanSize, timeAgo, truncateId } from '../format/units.js';
 import { printJsonMessages } from '../progress.js';
@@ -267,21 +268,28 @@ export const historyCommand: Command = {
     const noTrunc = a.bool('no-trunc');
     const human = a.bool('human');
     const now = new Date();
+    // As docker's historyContext: fields in Go map order for {{json .}}.
     const rows = history.map((h) => {
+      const created = new Date(h.Created * 1000);
       const createdBy = h.CreatedBy.replace(/\t/g, ' ');
-      return {
-        ID: h.Id === '<missing>' || noTrunc ? h.Id : truncateId(h.Id),
-        CreatedSince: human ? timeAgo(new Date(h.Created * 1000), now) : new Date(h.Created * 1000).toISOString(),
-        CreatedAt: new Date(h.Created * 1000).toISOString(),
-        CreatedBy: noTrunc || createdBy.length <= 45 ? createdBy : `${createdBy.slice(0, 44)}…`,
-        Size: human ? humanSize(h.Size) : String(h.Size),
-        Comment: h.Comment,
-      };
+      return asStruct(
+        {
+          Comment: h.Comment,
+          CreatedAt: rfc3339(created),
+          CreatedBy: noTrunc ? createdBy : ellipsis(createdBy, 45),
+          CreatedSince: human ? timeAgo(created, now) : rfc3339(created),
+          ID: noTrunc ? h.Id : truncateId(h.Id),
+          Size: human ? humanSize(h.Size) : String(h.Size),
+        },
+        '*image.historyContext',
+      );
     });
     ctx.out(
       formatList(rows, {
         format: a.string('format'),
-        defaultFormat: 'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}',
+        defaultFormat: human
+          ? 'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}'
+          : 'table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}',
         headers: { ID: 'IMAGE', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', CreatedBy: 'CREATED BY', Size: 'SIZE', Comment: 'COMMENT' },
         quiet: a.bool('quiet'),
       }),
@@ -419,6 +427,15 @@ async function openFile(path: string): Promise<Readable> {
   const st = await stat(path).catch(() => undefined);
   if (!st) throw new ExitError(`open ${path}: no such file or directory`, 1);
   return createReadStream(path);
+}
+
+/** Go's time.RFC3339 in the local time zone, as docker prints it: '2024-01-02T15:04:05Z' or '…+02:00'. */
+function rfc3339(d: Date): string {
+  const offset = -d.getTimezoneOffset();
+  const local = new Date(d.getTime() + offset * 60_000).toISOString().replace(/\.\d+Z$/, '');
+  if (offset === 0) return `${local}Z`;
+  const abs = Math.abs(offset);
+  return `${local}${offset > 0 ? '+' : '-'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
 }
 
 /** Go's time.Time String(): '2024-01-02 15:04:05 +0000 UTC'. */
