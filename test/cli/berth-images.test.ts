@@ -36,11 +36,14 @@ async function ok(...args: string[]): Promise<string> {
   return r.stdout;
 }
 
-/** berth and docker print the same (stdout, stderr, exit status); retried once across a clock tick. */
+/**
+ * berth and docker print the same (stdout, stderr, exit status) for a command that changes
+ * nothing; retried a few times, as "31 seconds ago" may become "32" between the two.
+ */
 async function sameAsDocker(...args: string[]): Promise<RunResult> {
   let mine = await berth(args);
   let theirs = await daemon.docker(args);
-  if (JSON.stringify(mine) !== JSON.stringify(theirs)) {
+  for (let i = 0; i < 4 && JSON.stringify({ ...mine, stderr: mine.stderr.replaceAll('berth', 'docker') }) !== JSON.stringify(theirs); i++) {
     mine = await berth(args);
     theirs = await daemon.docker(args);
   }
@@ -253,6 +256,18 @@ describe('berth CLI: images', () => {
     const out = await ok('rmi', '-f', 'doomed:1');
     assert.equal(out, 'Untagged: doomed:1\n', '-f on a reference only untags it');
     await ok('rmi', 'doomed:2');
+  });
+
+  it('rmi -f reports images that do not exist without failing, as docker does; without -f it fails', async () => {
+    await ok('tag', 'busybox', 'gone:1');
+    await ok('tag', 'busybox', 'gone:2');
+    const forced = await berth(['rmi', '-f', 'nosuch:1', 'gone:1']);
+    const docker = await daemon.docker(['rmi', '-f', 'nosuch:1', 'gone:2']);
+    assert.deepEqual(forced, { code: 0, stdout: 'Untagged: gone:1\n', stderr: 'Error response from daemon: No such image: nosuch:1\n' });
+    assert.deepEqual(docker, { ...forced, stdout: 'Untagged: gone:2\n' });
+    const plain = await sameAsDocker('rmi', 'nosuch:1', 'nosuch:2');
+    assert.equal(plain.code, 1);
+    assert.equal(plain.stderr, 'Error response from daemon: No such image: nosuch:1\nError response from daemon: No such image: nosuch:2\n');
   });
 
   it('rmi removes the layers of a deleted image from the data root, and keeps a layer another image shares', async () => {

@@ -226,11 +226,14 @@ export const rmiCommand: Command = {
   },
   async run(ctx, argv, path) {
     const a = parseArgs(this.spec, argv, path);
-    let status = 0;
+    const force = a.bool('force');
+    const errors: string[] = [];
+    // As docker: with -f, images that do not exist are reported but do not fail the command.
+    let fatal = false;
     for (const name of a.args) {
       try {
         const records = await ctx.client.json<Array<{ Untagged?: string; Deleted?: string }>>('DELETE', `/images/${encodeName(name)}`, {
-          query: { force: a.bool('force'), noprune: a.bool('no-prune') },
+          query: { force, noprune: a.bool('no-prune') },
         });
         for (const r of records) {
           if (r.Untagged) ctx.out(`Untagged: ${r.Untagged}\n`);
@@ -238,11 +241,12 @@ export const rmiCommand: Command = {
         }
       } catch (err) {
         if (!(err instanceof ApiError)) throw err;
-        ctx.err(`Error response from daemon: ${err.message}\n`);
-        status = 1;
+        if (err.status !== 404) fatal = true;
+        errors.push(`Error response from daemon: ${err.message}`);
       }
     }
-    return status;
+    if (errors.length) ctx.err(`${errors.join('\n')}\n`);
+    return errors.length && (!force || fatal) ? 1 : 0;
   },
 };
 
