@@ -187,6 +187,16 @@ test('corrupt lines are skipped; a truncated last line is left out, or completed
   f.ac.abort();
   await f.done;
   assert.deepEqual(f.got, ['<ok&> \ufffd\u0001\r\n', 'partial no newline', 'after\n']);
+
+  // tail 0 starts after the last whole line: a line completed later is new, so it shows.
+  appendFileSync(log, '{"log":"second partial","stream":"stdout"');
+  const g = follow(log, { tail: 0 });
+  await new Promise((r) => setTimeout(r, 100));
+  appendFileSync(log, ',"time":"2026-11-28T09:00:07Z"}\n');
+  await until(() => g.got.length === 1);
+  g.ac.abort();
+  await g.done;
+  assert.deepEqual(g.got, ['second partial']);
 });
 
 test('follow sees appended lines and lines after rotations, no loss or repeat; ends when stopped resolves', async (t) => {
@@ -319,6 +329,7 @@ test('a 200 MB log with tail 5 reads backwards: fast and small', async (t) => {
   const growth = process.memoryUsage.rss() - rssBefore;
   assert.deepEqual(text(got), range(3, 8));
   assert.ok(took < 200, `tail 5 of 200 MB took ${took.toFixed(1)} ms`);
+  t.diagnostic(`tail 5 of 200 MB: ${took.toFixed(1)} ms, resident set +${(growth / 1048576).toFixed(1)} MB`);
   assert.ok(growth < 16 * 1024 * 1024, `resident set grew by ${(growth / 1048576).toFixed(1)} MB`);
 });
 
