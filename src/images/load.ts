@@ -150,7 +150,11 @@ async function loadOciLayout(store: ImageStore, files: ArchiveFiles, progress: (
   const index = parseJson<Index>(await readFile(files.path('index.json')), 'index.json');
   if (!Array.isArray(index?.manifests)) throw new InvalidArgument('invalid archive: index.json has no manifests');
   const result: LoadResult = { names: [], untagged: [] };
-  for (const desc of index.manifests) {
+  // index.json may list one image per platform (as `skopeo copy --all` writes it): load the
+  // linux/amd64 one, not every platform under the same name. An archive with no image for
+  // this platform at all is loaded as it is, as docker loads a foreign image.
+  const native = index.manifests.filter((d) => isNativePlatform(d));
+  for (const desc of native.length > 0 ? native : index.manifests) {
     const name = desc.annotations?.['io.containerd.image.name'] ?? desc.annotations?.['org.opencontainers.image.ref.name'];
     const manifestDesc = await selectManifest(desc, blob);
     const manifestBytes = await blob(manifestDesc);
@@ -175,12 +179,16 @@ async function loadOciLayout(store: ImageStore, files: ArchiveFiles, progress: (
   return result;
 }
 
+function isNativePlatform(desc: Descriptor): boolean {
+  return !desc.platform || (desc.platform.os === 'linux' && desc.platform.architecture === 'amd64');
+}
+
 /** An index entry may itself be an index: pick linux/amd64 from it. */
 async function selectManifest(desc: Descriptor, blob: (d: Descriptor) => Promise<Buffer>, depth = 0): Promise<Descriptor> {
   if (desc.mediaType !== MediaTypes.ociIndex && desc.mediaType !== MediaTypes.dockerManifestList) return desc;
   if (depth > 4) throw new InvalidArgument('invalid archive: indexes nested too deep');
   const index = parseJson<Index>(await blob(desc), `index ${desc.digest}`);
-  const chosen = index.manifests?.find((m) => !m.platform || (m.platform.os === 'linux' && m.platform.architecture === 'amd64'));
+  const chosen = index.manifests?.find(isNativePlatform);
   if (!chosen) throw new NotFound(`no matching manifest for linux/amd64 in the manifest list entries of ${desc.digest}`);
   return selectManifest(chosen, blob, depth + 1);
 }
