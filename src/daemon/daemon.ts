@@ -10,21 +10,28 @@
  *     berthd.pid           the running daemon's pid
  *     berth.sock           the API socket (by default)
  */
+import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { containerRoutes } from '../api/routes/containers.js';
 import { imageRoutes } from '../api/routes/images.js';
 import { hostFacts, systemRoutes } from '../api/routes/system.js';
 import { Router, type RequestContext } from '../api/router.js';
 import { listenUnix, type ApiServer } from '../api/server.js';
 import { LocalContentStore } from '../content/content-store.js';
 import { Unavailable, errnoCode } from '../errors/errors.js';
+import { ContainerManager } from '../containers/container-manager.js';
 import { ImageStore, type ContainerUsage } from '../images/image-store.js';
+import { findShim } from '../runtime/shim.js';
 import { MetadataStore } from '../metadata/metadata-store.js';
 import { emptyMetadata, type MetadataV1 } from '../metadata/schema.js';
 import { OverlaySnapshotter } from '../snapshots/overlay-snapshotter.js';
 import { EventBus } from './events.js';
 import type { Logger } from './logger.js';
 import { BERTH_VERSION } from './version.js';
+
+/** Debian's static tini, the init for --init when the host has it. */
+const TINI = '/usr/bin/tini-static';
 
 export interface DaemonOptions {
   dataRoot: string;
@@ -41,6 +48,7 @@ export class Daemon {
   readonly snapshots: OverlaySnapshotter;
   readonly meta: MetadataStore<MetadataV1>;
   readonly images: ImageStore;
+  readonly containers: ContainerManager;
   readonly events = new EventBus();
   readonly scratchDir: string;
   readonly startedAt = new Date();
@@ -63,6 +71,12 @@ export class Daemon {
     this.images = new ImageStore(content, snapshots, meta);
     this.images.setContainerUsage(() => this.containerUsage());
     this.scratchDir = join(options.dataRoot, 'tmp');
+    this.containers = new ContainerManager(meta, this.images, this.events, log, {
+      dataRoot: options.dataRoot,
+      execRoot: options.execRoot,
+      shim: findShim(),
+      ...(existsSync(TINI) ? { init: TINI } : {}),
+    });
   }
 
   static async start(options: DaemonOptions, log: Logger): Promise<Daemon> {
@@ -83,6 +97,9 @@ export class Daemon {
     const router = new Router();
     systemRoutes(router, daemon);
     imageRoutes(router, daemon);
+    containerRoutes(router, daemon);
+    // Containers that ran on while the daemon was down are found again before the API answers.
+    await daemon.containers.reconcile();
     daemon.#api = await listenUnix(router, options.socketPath, log);
     log.info('berthd started', { version: BERTH_VERSION, dataRoot: options.dataRoot, socket: options.socketPath, pid: process.pid });
     // What a crash left half-made is collected once the API answers, off the start-up path.
@@ -103,18 +120,21 @@ export class Daemon {
 
   /** Which containers use which image; containers register here when they land. */
   containerUsage(): ContainerUsage[] {
-    return [];
+    return this.containers.all().map((c) => ({ id: c.id, imageId: c.imageId, running: c.state.Running }));
   }
 
   async info(): Promise<Record<string, unknown>> {
     const host = hostFacts();
     const state = this.meta.read();
+    const all = this.containers.all();
+    const running = all.filter((c) => c.state.Running && !c.state.Paused).length;
+    const paused = all.filter((c) => c.state.Paused).length;
     return {
       ID: 'berth',
-      Containers: 0,
-      ContainersRunning: 0,
-      ContainersPaused: 0,
-      ContainersStopped: 0,
+      Containers: all.length,
+      ContainersRunning: running,
+      ContainersPaused: paused,
+      ContainersStopped: all.length - running - paused,
       Images: Object.keys(state.images).length,
       Driver: 'overlay2',
       DriverStatus: [['Backing Filesystem', 'extfs']],
@@ -183,13 +203,23 @@ export class Daemon {
           Containers: usage.filter((c) => c.imageId === image.id).length,
         };
       }),
-      Containers: [],
+      Containers: await Promise.all(
+        this.containers.all().map(async (c) => ({
+          Id: c.id,
+          Names: [c.name],
+          Image: c.image,
+          ImageID: c.imageId,
+          State: c.state.Status,
+          SizeRw: await this.snapshots.usage(c.id).then((u) => u.size, () => 0),
+        })),
+      ),
       Volumes: [],
       BuildCache: [],
     };
   }
 
   async stop(): Promise<void> {
+    this.containers.close();
     await this.#api?.close();
     await rm(this.options.pidFile, { force: true });
     this.log.info('berthd stopped');

@@ -1,0 +1,755 @@
+/**
+ * Containers: create, start, stop, kill, remove, wait, attach, pause, and what happens when
+ * one exits (restart policies, --rm).
+ *
+ *   <data-root>/containers/<id>/
+ *     config.json                the OCI bundle's spec, written at each start
+ *     rootfs/                    the overlay mount of the image's layers and the container's upper dir
+ *     hostname, hosts, resolv.conf
+ *     <id>-json.log              the log, in Docker's json-file format (written by the shim)
+ *   <exec-root>/containers/<id>/ the shim's state: attach.sock, control.sock, shim.pid, exit.json
+ *
+ * A running container is held by its berth-shim, not by the daemon: the daemon can die and come
+ * back; `reconcile()` then finds each container's shim, or the exit status it left.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { Conflict, InvalidArgument, NotFound, NotModified, Unavailable, errnoCode, isBerthError } from '../errors/errors.js';
+import type { EventBus } from '../daemon/events.js';
+import type { Logger } from '../daemon/logger.js';
+import type { ImageStore } from '../images/image-store.js';
+import type { MetadataStore } from '../metadata/metadata-store.js';
+import type { MetadataV1 } from '../metadata/schema.js';
+import { buildSpec, processArgs, specJson, validateHostConfig, type ContainerConfig, type HostConfig } from '../runtime/oci-spec.js';
+import { Runc } from '../runtime/runc.js';
+import { connectAttach, controlShim, launchShim, readExit, readShimPid } from '../runtime/shim.js';
+import { mountAll, unmountAll } from '../snapshots/overlay-snapshotter.js';
+import { bridge, type AttachOptions } from './attach.js';
+import { writeContainerFiles } from './container-files.js';
+import {
+  checkName,
+  checkRestartPolicy,
+  generateName,
+  mergeImageConfig,
+  newContainerId,
+  newState,
+  parseSignal,
+  shouldRestart,
+  ZERO_TIME,
+  type ContainerRecord,
+} from './container.js';
+
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+
+export interface WaitResult {
+  StatusCode: number;
+  Error: { Message: string } | null;
+}
+
+export interface CreateRequest extends ContainerConfig {
+  HostConfig?: HostConfig;
+  NetworkingConfig?: unknown;
+}
+
+export interface ContainerPaths {
+  dataRoot: string;
+  execRoot: string;
+  shim: string;
+  /** A static init for --init (tini), if the host has one. */
+  init?: string;
+}
+
+/** Logs rotate by default, unlike Docker: 10 MiB, 3 files. */
+const LOG_MAX_SIZE = 10 * 1024 * 1024;
+const LOG_MAX_FILES = 3;
+
+interface Waiter {
+  condition: WaitCondition;
+  resolve: (r: WaitResult) => void;
+}
+
+interface PendingAttach {
+  client: Duplex;
+  opts: AttachOptions;
+  done: (how: string) => void;
+}
+
+export class ContainerManager {
+  readonly #meta: MetadataStore<MetadataV1>;
+  readonly #images: ImageStore;
+  readonly #events: EventBus;
+  readonly #log: Logger;
+  readonly #paths: ContainerPaths;
+  readonly runc: Runc;
+  readonly #waiters = new Map<string, Waiter[]>();
+  readonly #pendingAttach = new Map<string, PendingAttach[]>();
+  readonly #watchers = new Map<string, FSWatcher>();
+  readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #exiting = new Set<string>();
+  /** Containers being started: their exit, if it comes that fast, is handled when start is done. */
+  readonly #starting = new Set<string>();
+  readonly #restartTimers = new Map<string, NodeJS.Timeout>();
+  #livenessTimer: NodeJS.Timeout | undefined;
+
+  constructor(meta: MetadataStore<MetadataV1>, images: ImageStore, events: EventBus, log: Logger, paths: ContainerPaths) {
+    this.#meta = meta;
+    this.#images = images;
+    this.#events = events;
+    this.#log = log;
+    this.#paths = paths;
+    this.runc = new Runc(join(paths.execRoot, 'runc'));
+  }
+
+  // ---- lookups ----
+
+  all(): ContainerRecord[] {
+    return Object.values(this.#meta.read().containers as Record<string, ContainerRecord>);
+  }
+
+  /** By full id, name (with or without '/'), or unique id prefix; Docker's 404 otherwise. */
+  get(idOrName: string): ContainerRecord {
+    const containers = this.#meta.read().containers as Record<string, ContainerRecord>;
+    const exact = containers[idOrName];
+    if (exact) return exact;
+    const name = idOrName.startsWith('/') ? idOrName : `/${idOrName}`;
+    const byName = Object.values(containers).find((c) => c.name === name);
+    if (byName) return byName;
+    if (/^[a-f0-9]+$/.test(idOrName)) {
+      const matches = Object.keys(containers).filter((id) => id.startsWith(idOrName));
+      if (matches.length === 1) return containers[matches[0]!]!;
+      if (matches.length > 1) throw new InvalidArgument(`multiple IDs found with provided prefix: ${idOrName}`);
+    }
+    throw new NotFound(`No such container: ${idOrName}`);
+  }
+
+  containerDir(id: string): string {
+    return join(this.#paths.dataRoot, 'containers', id);
+  }
+
+  stateDir(id: string): string {
+    return join(this.#paths.execRoot, 'containers', id);
+  }
+
+  rootfs(id: string): string {
+    return join(this.containerDir(id), 'rootfs');
+  }
+
+  logPath(id: string): string {
+    return join(this.containerDir(id), `${id}-json.log`);
+  }
+
+  filePaths(id: string): { hostname: string; hosts: string; resolvConf: string } {
+    const dir = this.containerDir(id);
+    return { hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') };
+  }
+
+  // ---- create ----
+
+  async create(request: CreateRequest, name: string | undefined): Promise<{ Id: string; Warnings: string[] }> {
+    if (!request.Image) throw new InvalidArgument('config cannot be empty in order to create a container');
+    const hostConfig: HostConfig = request.HostConfig ?? {};
+    checkRestartPolicy(hostConfig);
+    validateHostConfig(hostConfig);
+    const image = await this.#images.resolve(request.Image);
+    const { HostConfig: _h, NetworkingConfig: networkingConfig, ...requestConfig } = request;
+    const config = mergeImageConfig(requestConfig, image.config.config);
+    processArgs(config);
+    const id = newContainerId();
+    config.Hostname ||= id.slice(0, 12);
+    config.Image = request.Image;
+    const wanted = name ? checkName(name) : undefined;
+    const topLayer = image.record.layers.at(-1);
+    await mkdir(this.containerDir(id), { recursive: true, mode: 0o710 });
+    await this.#images.snapshots.prepare(id, topLayer);
+    try {
+      await this.#meta.update((state) => {
+        const containers = state.containers as Record<string, ContainerRecord>;
+        const taken = (n: string) => Object.values(containers).some((c) => c.name === n);
+        if (wanted && taken(wanted)) {
+          const holder = Object.values(containers).find((c) => c.name === wanted)!;
+          throw new Conflict(
+            `Conflict. The container name "${wanted}" is already in use by container "${holder.id}". You have to remove (or rename) that container to be able to reuse that name.`,
+          );
+        }
+        const record: ContainerRecord = {
+          id,
+          name: wanted ?? generateName(taken),
+          created: new Date().toISOString(),
+          image: request.Image!,
+          imageId: image.id,
+          config,
+          hostConfig,
+          ...(networkingConfig ? { networkingConfig } : {}),
+          state: newState(),
+          restartCount: 0,
+          manuallyStopped: false,
+        };
+        containers[id] = record;
+      });
+    } catch (err) {
+      await this.#images.snapshots.remove(id).catch(() => undefined);
+      await rm(this.containerDir(id), { recursive: true, force: true });
+      throw err;
+    }
+    const record = this.get(id);
+    this.#events.publish('container', 'create', id, { image: record.image, name: record.name.slice(1) });
+    const warnings: string[] = [];
+    if (hostConfig.NetworkMode && !['default', 'bridge', 'none', 'host'].includes(hostConfig.NetworkMode)) {
+      warnings.push(`network mode ${hostConfig.NetworkMode} is not supported yet: the container gets a network namespace of its own`);
+    }
+    return { Id: id, Warnings: warnings };
+  }
+
+  // ---- start ----
+
+  start(idOrName: string): Promise<void> {
+    const record = this.get(idOrName);
+    return this.#locked(record.id, () => this.#start(record.id, false));
+  }
+
+  async #start(id: string, fromRestartPolicy: boolean): Promise<void> {
+    const record = this.get(id);
+    if (record.state.Running) {
+      if (record.state.Paused) throw new Conflict(`cannot start a paused container, try unpause instead`);
+      throw new NotModified(`container ${id} is already running`);
+    }
+    if (record.state.Status === 'removing' || record.state.Dead) throw new Conflict(`container is marked for removal and cannot be started`);
+    const rootfs = this.rootfs(id);
+    const stateDir = this.stateDir(id);
+    this.#starting.add(id);
+    try {
+      await Promise.all([mkdir(rootfs, { recursive: true }), rm(stateDir, { recursive: true, force: true })]);
+      await mkdir(stateDir, { recursive: true, mode: 0o700 });
+      await unmountAll(rootfs).catch(() => undefined);
+      await mountAll(await this.#images.snapshots.mounts(id), rootfs);
+      const files = this.filePaths(id);
+      await writeContainerFiles(files, record.config.Hostname ?? id.slice(0, 12), record.hostConfig);
+      const spec = await buildSpec({
+        id,
+        rootfs,
+        config: record.config,
+        hostConfig: record.hostConfig,
+        hostsPath: files.hosts,
+        hostnamePath: files.hostname,
+        resolvConfPath: files.resolvConf,
+        ...(record.hostConfig.NetworkMode === 'host' ? { netns: 'host' as const } : {}),
+        cgroupsPath: `/berth/${id}`,
+        ...(this.#paths.init ? { initPath: this.#paths.init } : {}),
+      });
+      await writeFile(join(this.containerDir(id), 'config.json'), specJson(spec));
+      const { pid, shimPid } = await launchShim(this.#paths.shim, {
+        id,
+        bundle: this.containerDir(id),
+        stateDir,
+        runtime: this.runc.binary,
+        runtimeRoot: this.runc.root,
+        logPath: this.logPath(id),
+        logMaxSize: LOG_MAX_SIZE,
+        logMaxFiles: LOG_MAX_FILES,
+        terminal: record.config.Tty === true,
+        stdin: record.config.OpenStdin === true,
+        stdinOnce: record.config.StdinOnce === true,
+      });
+      this.#watchExit(id);
+      // Attach requests made before start (docker run) join now, before the process runs.
+      await this.#connectPendingAttaches(id);
+      await this.runc.start(id);
+      await this.#update(id, (c) => {
+        c.state = {
+          ...c.state,
+          Status: 'running',
+          Running: true,
+          Paused: false,
+          Restarting: false,
+          OOMKilled: false,
+          Dead: false,
+          Pid: pid,
+          ExitCode: 0,
+          Error: '',
+          StartedAt: new Date().toISOString(),
+          FinishedAt: fromRestartPolicy ? c.state.FinishedAt : ZERO_TIME,
+        };
+        c.shimPid = shimPid;
+        if (!fromRestartPolicy) c.manuallyStopped = false;
+      });
+      this.#events.publish('container', 'start', id, { image: record.image, name: record.name.slice(1) });
+    } catch (err) {
+      this.#starting.delete(id);
+      await this.#cleanupFailedStart(id, err);
+      throw startError(err);
+    }
+    this.#starting.delete(id);
+    // A process that ended while start was finishing (`true`) is handled now.
+    void this.#onExit(id);
+  }
+
+  async #cleanupFailedStart(id: string, err: unknown): Promise<void> {
+    this.#unwatch(id);
+    await this.runc.delete(id, true).catch(() => undefined);
+    await unmountAll(this.rootfs(id)).catch(() => undefined);
+    const message = startError(err).message;
+    const code = /executable file not found|no such file or directory/.test(message) ? 127 : /permission denied/.test(message) ? 126 : 128;
+    await this.#update(id, (c) => {
+      c.state = { ...c.state, Status: c.state.StartedAt === ZERO_TIME ? 'created' : 'exited', Running: false, Pid: 0, ExitCode: code, Error: message };
+    }).catch(() => undefined);
+    for (const pending of this.#pendingAttach.get(id) ?? []) {
+      pending.client.end();
+      pending.done('failed');
+    }
+    this.#pendingAttach.delete(id);
+    // The start request carries the error; waiters just see the code (as the docker CLI expects).
+    this.#resolveWaiters(id, ['next-exit', 'not-running'], { StatusCode: code, Error: null });
+    // Docker removes an --rm container whose start failed; the CLI waits for that.
+    if (this.get(id).hostConfig.AutoRemove) {
+      setImmediate(() => {
+        this.remove(id, { force: true }).catch((err: unknown) => this.#log.warn('auto-remove failed', { id, error: String(err) }));
+      });
+    }
+  }
+
+  // ---- exit ----
+
+  #watchExit(id: string): void {
+    this.#unwatch(id);
+    try {
+      const watcher = watch(this.stateDir(id), (_event, file) => {
+        if (file === 'exit.json') void this.#onExit(id);
+      });
+      watcher.on('error', () => undefined);
+      this.#watchers.set(id, watcher);
+    } catch (err) {
+      this.#log.warn('cannot watch container state', { id, error: String(err) });
+    }
+  }
+
+  #unwatch(id: string): void {
+    this.#watchers.get(id)?.close();
+    this.#watchers.delete(id);
+  }
+
+  /**
+   * Handles the exit the shim recorded, once. Takes no lock: stop and remove hold theirs while
+   * they wait for this.
+   */
+  async #onExit(id: string): Promise<void> {
+    if (this.#starting.has(id) || this.#exiting.has(id)) return;
+    this.#exiting.add(id);
+    try {
+      const exit = await readExit(this.stateDir(id)).catch(() => undefined);
+      if (exit) await this.#handleExit(id, exit.exitCode, exit.finishedAt);
+    } finally {
+      this.#exiting.delete(id);
+    }
+  }
+
+  async #handleExit(id: string, exitCode: number, finishedAt: string, error = ''): Promise<void> {
+    let record: ContainerRecord;
+    try {
+      record = this.get(id);
+    } catch {
+      return;
+    }
+    if (!record.state.Running) return;
+    this.#unwatch(id);
+    const oomKilled = await this.#oomKilled(id);
+    await this.runc.delete(id, true).catch((err: unknown) => this.#log.warn('runc delete failed', { id, error: String(err) }));
+    await unmountAll(this.rootfs(id)).catch((err: unknown) => this.#log.warn('unmount failed', { id, error: String(err) }));
+    const restart = shouldRestart(record, exitCode);
+    await this.#update(id, (c) => {
+      c.state = {
+        ...c.state,
+        Status: restart ? 'restarting' : 'exited',
+        Running: false,
+        Paused: false,
+        Restarting: restart,
+        Pid: 0,
+        ExitCode: exitCode,
+        OOMKilled: oomKilled,
+        Error: error,
+        FinishedAt: finishedAt || new Date().toISOString(),
+      };
+      delete c.shimPid;
+      if (restart) c.restartCount++;
+    });
+    this.#events.publish('container', 'die', id, { exitCode: String(exitCode), image: record.image, name: record.name.slice(1) });
+    if (oomKilled) this.#events.publish('container', 'oom', id, { image: record.image, name: record.name.slice(1) });
+    this.#resolveWaiters(id, ['next-exit', 'not-running'], { StatusCode: exitCode, Error: error ? { Message: error } : null });
+    if (record.hostConfig.AutoRemove) {
+      setImmediate(() => {
+        this.remove(id, { force: true }).catch((err: unknown) => this.#log.warn('auto-remove failed', { id, error: String(err) }));
+      });
+    } else if (restart) {
+      const delay = Math.min(100 * 2 ** Math.min(record.restartCount, 10), 60_000);
+      this.#restartTimers.set(
+        id,
+        setTimeout(() => {
+          this.#restartTimers.delete(id);
+          this.#locked(id, async () => {
+            const current = this.get(id);
+            if (current.state.Status !== 'restarting') return;
+            await this.#start(id, true);
+          }).catch((err: unknown) => this.#log.warn('restart failed', { id, error: String(err) }));
+        }, delay),
+      );
+    }
+  }
+
+  /** Whether the kernel's OOM killer ended the container (read before runc deletes the cgroup). */
+  async #oomKilled(id: string): Promise<boolean> {
+    for (const [path, re] of [
+      [`/sys/fs/cgroup/memory/berth/${id}/memory.oom_control`, /oom_kill (\d+)/],
+      [`/sys/fs/cgroup/berth/${id}/memory.events`, /oom_kill (\d+)/],
+    ] as const) {
+      try {
+        const m = re.exec(await readFile(path, 'utf8'));
+        if (m) return Number(m[1]) > 0;
+      } catch {
+        // Not this cgroup version.
+      }
+    }
+    return false;
+  }
+
+  // ---- stop, kill, restart ----
+
+  stop(idOrName: string, timeoutSeconds?: number, signal?: string): Promise<void> {
+    const record = this.get(idOrName);
+    return this.#locked(record.id, () => this.#stop(record.id, timeoutSeconds, signal));
+  }
+
+  async #stop(id: string, timeoutSeconds?: number, signal?: string): Promise<void> {
+    this.#cancelRestart(id);
+    const record = this.get(id);
+    if (record.state.Status === 'restarting') {
+      await this.#update(id, (c) => {
+        c.state = { ...c.state, Status: 'exited', Restarting: false };
+        c.manuallyStopped = true;
+      });
+      return;
+    }
+    if (!record.state.Running) throw new NotModified(`container ${id} is not running`);
+    await this.#update(id, (c) => {
+      c.manuallyStopped = true;
+    });
+    const sig = parseSignal(signal || record.config.StopSignal || 'SIGTERM');
+    const timeout = timeoutSeconds ?? record.config.StopTimeout ?? 10;
+    const exited = this.#exitPromise(id);
+    if (record.state.Paused) await this.runc.resume(id).catch(() => undefined);
+    await this.runc.kill(id, sig).catch((err: unknown) => this.#log.debug('stop signal failed', { id, error: String(err) }));
+    if (timeout < 0 || (await withTimeout(exited, timeout * 1000))) return;
+    await this.runc.kill(id, 9, true).catch(() => undefined);
+    if (!(await withTimeout(exited, 30_000))) throw new Unavailable(`container ${id} did not exit after SIGKILL`);
+  }
+
+  /** Resolves when the container's current run has been handled as exited. */
+  #exitPromise(id: string): Promise<void> {
+    return new Promise((resolve) => {
+      this.#addWaiter(id, { condition: 'next-exit', resolve: () => resolve() });
+      // The exit may have been written before the watcher saw it.
+      void this.#onExit(id);
+    });
+  }
+
+  async kill(idOrName: string, signal = 'SIGKILL'): Promise<void> {
+    const record = this.get(idOrName);
+    const sig = parseSignal(signal);
+    if (!record.state.Running) {
+      throw new Conflict(`Cannot kill container: ${idOrName}: Container ${record.id} is not running`);
+    }
+    if (sig === 9 || sig === 15) {
+      await this.#update(record.id, (c) => {
+        c.manuallyStopped = true;
+      });
+    }
+    await this.runc.kill(record.id, sig, sig === 9);
+  }
+
+  restart(idOrName: string, timeoutSeconds?: number, signal?: string): Promise<void> {
+    const record = this.get(idOrName);
+    return this.#locked(record.id, async () => {
+      try {
+        await this.#stop(record.id, timeoutSeconds, signal);
+      } catch (err) {
+        if (!(err instanceof NotModified)) throw err;
+      }
+      await this.#start(record.id, false);
+      this.#events.publish('container', 'restart', record.id, { name: record.name.slice(1) });
+    });
+  }
+
+  #cancelRestart(id: string): void {
+    const timer = this.#restartTimers.get(id);
+    if (timer) clearTimeout(timer);
+    this.#restartTimers.delete(id);
+  }
+
+  // ---- remove ----
+
+  remove(idOrName: string, opts: { force?: boolean } = {}): Promise<void> {
+    const record = this.get(idOrName);
+    return this.#locked(record.id, () => this.#remove(record.id, opts.force ?? false));
+  }
+
+  async #remove(id: string, force: boolean): Promise<void> {
+    let record: ContainerRecord;
+    try {
+      record = this.get(id);
+    } catch {
+      return;
+    }
+    this.#cancelRestart(id);
+    if (record.state.Running) {
+      if (!force) {
+        const what = record.state.Paused ? 'container is paused and must be unpaused first' : 'container is running: stop the container before removing or force remove';
+        throw new Conflict(`cannot remove container "${record.name}": ${what}`);
+      }
+      const exited = this.#exitPromise(id);
+      if (record.state.Paused) await this.runc.resume(id).catch(() => undefined);
+      await this.runc.kill(id, 9, true).catch(() => undefined);
+      if (!(await withTimeout(exited, 30_000))) throw new Unavailable(`container ${id} did not exit after SIGKILL`);
+    }
+    if (this.get(id).state.Status === 'removing' && !force) return;
+    await this.#update(id, (c) => {
+      c.state = { ...c.state, Status: 'removing' };
+    });
+    this.#unwatch(id);
+    await this.runc.delete(id, true).catch(() => undefined);
+    await unmountAll(this.rootfs(id)).catch(() => undefined);
+    await this.#images.snapshots.remove(id).catch((err: unknown) => {
+      if (!(err instanceof NotFound)) throw err;
+    });
+    await rm(this.containerDir(id), { recursive: true, force: true });
+    await rm(this.stateDir(id), { recursive: true, force: true });
+    await this.#meta.update((state) => {
+      delete (state.containers as Record<string, ContainerRecord>)[id];
+    });
+    this.#events.publish('container', 'destroy', id, { image: record.image, name: record.name.slice(1) });
+    this.#resolveWaiters(id, ['removed', 'next-exit', 'not-running'], { StatusCode: record.state.ExitCode, Error: null });
+    await this.#images.collectLayers().catch(() => undefined);
+  }
+
+  // ---- wait ----
+
+  /** Registers a waiter now (the docker CLI waits before it starts); resolves on the condition. */
+  wait(idOrName: string, condition: WaitCondition): Promise<WaitResult> {
+    const record = this.get(idOrName);
+    if (condition === 'not-running' && !record.state.Running && record.state.Status !== 'restarting') {
+      return Promise.resolve({ StatusCode: record.state.ExitCode, Error: null });
+    }
+    return new Promise((resolve) => this.#addWaiter(record.id, { condition, resolve }));
+  }
+
+  #addWaiter(id: string, waiter: Waiter): void {
+    const list = this.#waiters.get(id) ?? [];
+    list.push(waiter);
+    this.#waiters.set(id, list);
+  }
+
+  #resolveWaiters(id: string, conditions: WaitCondition[], result: WaitResult): void {
+    const list = this.#waiters.get(id) ?? [];
+    const remaining = list.filter((w) => !conditions.includes(w.condition));
+    for (const w of list) if (conditions.includes(w.condition)) w.resolve(result);
+    if (remaining.length) this.#waiters.set(id, remaining);
+    else this.#waiters.delete(id);
+  }
+
+  // ---- attach, resize ----
+
+  /**
+   * Joins a hijacked client to the container's stdio. Before start, the client waits and joins
+   * when the container starts; once it runs, at once. Resolves when the attach ends.
+   */
+  attach(idOrName: string, client: Duplex, opts: AttachOptions): Promise<string> {
+    const record = this.get(idOrName);
+    if (record.state.Running) {
+      return connectAttach(this.stateDir(record.id)).then(
+        (shim) => bridge(client, shim, opts),
+        () => {
+          client.end();
+          return 'exited';
+        },
+      );
+    }
+    return new Promise((resolve) => {
+      const list = this.#pendingAttach.get(record.id) ?? [];
+      const pending: PendingAttach = { client, opts, done: resolve };
+      list.push(pending);
+      this.#pendingAttach.set(record.id, list);
+      client.on('close', () => {
+        const current = this.#pendingAttach.get(record.id);
+        if (current?.includes(pending)) {
+          this.#pendingAttach.set(record.id, current.filter((p) => p !== pending));
+          resolve('client-gone');
+        }
+      });
+    });
+  }
+
+  async #connectPendingAttaches(id: string): Promise<void> {
+    const pending = this.#pendingAttach.get(id) ?? [];
+    this.#pendingAttach.delete(id);
+    await Promise.all(
+      pending.map(async (p) => {
+        const shim = await connectAttach(this.stateDir(id));
+        void bridge(p.client, shim, p.opts).then(p.done);
+      }),
+    );
+  }
+
+  async resize(idOrName: string, height: number, width: number): Promise<void> {
+    const record = this.get(idOrName);
+    if (!record.state.Running) throw new Conflict(`Container ${record.id} is not running`);
+    if (!(height > 0 && width > 0)) return;
+    await controlShim(this.stateDir(record.id), `resize ${height} ${width}`);
+  }
+
+  // ---- pause, rename ----
+
+  async pause(idOrName: string): Promise<void> {
+    const record = this.get(idOrName);
+    if (!record.state.Running) throw new Conflict(`Container ${record.id} is not running`);
+    if (record.state.Paused) throw new Conflict(`Container ${record.id} is already paused`);
+    await this.runc.pause(record.id);
+    await this.#update(record.id, (c) => {
+      c.state = { ...c.state, Status: 'paused', Paused: true };
+    });
+    this.#events.publish('container', 'pause', record.id, { name: record.name.slice(1) });
+  }
+
+  async unpause(idOrName: string): Promise<void> {
+    const record = this.get(idOrName);
+    if (!record.state.Paused) throw new Conflict(`Container ${record.id} is not paused`);
+    await this.runc.resume(record.id);
+    await this.#update(record.id, (c) => {
+      c.state = { ...c.state, Status: 'running', Paused: false };
+    });
+    this.#events.publish('container', 'unpause', record.id, { name: record.name.slice(1) });
+  }
+
+  async rename(idOrName: string, newName: string): Promise<void> {
+    const record = this.get(idOrName);
+    const name = checkName(newName);
+    if (name === record.name) throw new InvalidArgument(`Renaming a container with the same name as its current name`);
+    await this.#meta.update((state) => {
+      const containers = state.containers as Record<string, ContainerRecord>;
+      const holder = Object.values(containers).find((c) => c.name === name);
+      if (holder) {
+        throw new Conflict(
+          `Conflict. The container name "${name}" is already in use by container "${holder.id}". You have to remove (or rename) that container to be able to reuse that name.`,
+        );
+      }
+      containers[record.id]!.name = name;
+    });
+    this.#events.publish('container', 'rename', record.id, { name: newName, oldName: record.name });
+  }
+
+  // ---- daemon start and stop ----
+
+  /**
+   * After a daemon start: each container the records call running is checked against what its
+   * shim left: still running (watch it again), exited meanwhile (handle the exit), or gone.
+   * Containers whose restart policy says so are started.
+   */
+  async reconcile(): Promise<void> {
+    for (const record of this.all()) {
+      const id = record.id;
+      if (record.state.Running || record.state.Status === 'restarting') {
+        if (await readExit(this.stateDir(id))) {
+          await this.#onExit(id).catch((err: unknown) => this.#log.warn('reconcile: exit handling failed', { id, error: String(err) }));
+          continue;
+        }
+        const shimPid = (await readShimPid(this.stateDir(id))) ?? record.shimPid;
+        if (shimPid && isAlive(shimPid) && record.state.Running) {
+          this.#watchExit(id);
+          // The exit may have landed between the read above and the watch.
+          void this.#onExit(id);
+          continue;
+        }
+        await this.#locked(id, () =>
+          this.#handleExit(id, 255, new Date().toISOString(), 'the container\'s shim is gone; the container was lost'),
+        ).catch(() => undefined);
+        await this.runc.kill(id, 9, true).catch(() => undefined);
+        continue;
+      }
+      if (record.state.Status === 'removing') {
+        await this.remove(id, { force: true }).catch(() => undefined);
+        continue;
+      }
+      const policy = record.hostConfig.RestartPolicy?.Name;
+      if (policy === 'always' || (policy === 'unless-stopped' && !record.manuallyStopped)) {
+        this.start(id).catch((err: unknown) => this.#log.warn('restart at daemon start failed', { id, error: String(err) }));
+      }
+    }
+    // A shim killed outright leaves no exit.json: look for those now and then.
+    this.#livenessTimer = setInterval(() => void this.#checkLiveness(), 5000);
+    this.#livenessTimer.unref();
+  }
+
+  async #checkLiveness(): Promise<void> {
+    for (const record of this.all()) {
+      if (!record.state.Running || !record.shimPid || isAlive(record.shimPid)) continue;
+      await this.#onExit(record.id);
+      if (this.get(record.id).state.Running) {
+        await this.#locked(record.id, () => this.#handleExit(record.id, 255, new Date().toISOString(), "the container's shim is gone")).catch(() => undefined);
+      }
+    }
+  }
+
+  /** The daemon is stopping: containers keep running under their shims. */
+  close(): void {
+    if (this.#livenessTimer) clearInterval(this.#livenessTimer);
+    for (const id of [...this.#watchers.keys()]) this.#unwatch(id);
+    for (const timer of this.#restartTimers.values()) clearTimeout(timer);
+  }
+
+  // ---- internals ----
+
+  async #update(id: string, change: (c: ContainerRecord) => void): Promise<void> {
+    await this.#meta.update((state) => {
+      const c = (state.containers as Record<string, ContainerRecord>)[id];
+      if (!c) throw new NotFound(`No such container: ${id}`);
+      change(c);
+    });
+  }
+
+  /** Runs operations on one container one at a time. */
+  #locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#locks.get(id) ?? Promise.resolve();
+    const next = previous.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.#locks.set(id, tail);
+    void tail.then(() => {
+      if (this.#locks.get(id) === tail) this.#locks.delete(id);
+    });
+    return next;
+  }
+}
+
+/** A start failure as Docker words it; the CLI reads 127/126 from these words. */
+function startError(err: unknown): Error {
+  if (isBerthError(err) && !(err instanceof Unavailable)) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (/OCI runtime create failed/.test(message)) return new Unavailable(message);
+  return new Unavailable(`failed to create task for container: OCI runtime create failed: ${message}: unknown`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === 'EPERM';
+  }
+}
+
+function withTimeout(promise: Promise<void>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    void promise.then(() => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
