@@ -7,7 +7,7 @@
  *     rootfs/                    the overlay mount of the image's layers and the container's upper dir
  *     hostname, hosts, resolv.conf
  *     <id>-json.log              the log, in Docker's json-file format (written by the shim)
- *   <exec-root>/containers/<id>/ the shim's state: attach.sock, control.sock, shim.pid, exit.json
+ *   <exec-root>/shims/<id[:24]>/ the shim's state: attach.sock, control.sock, shim.pid, exit.json
  *
  * A running container is held by its berth-shim, not by the daemon: the daemon can die and come
  * back; `reconcile()` then finds each container's shim, or the exit status it left.
@@ -128,8 +128,9 @@ export class ContainerManager {
     return join(this.#paths.dataRoot, 'containers', id);
   }
 
+  /** Short, because a unix socket's path must fit in 108 bytes: a prefix of the id suffices. */
   stateDir(id: string): string {
-    return join(this.#paths.execRoot, 'containers', id);
+    return join(this.#paths.execRoot, 'shims', id.slice(0, 24));
   }
 
   rootfs(id: string): string {
@@ -238,6 +239,8 @@ export class ContainerManager {
         cgroupsPath: `/berth/${id}`,
         ...(this.#paths.init ? { initPath: this.#paths.init } : {}),
       });
+      const [height, width] = record.hostConfig.ConsoleSize ?? [0, 0];
+      if (record.config.Tty && height > 0 && width > 0) spec.process.consoleSize = { height, width };
       await writeFile(join(this.containerDir(id), 'config.json'), specJson(spec));
       const { pid, shimPid } = await launchShim(this.#paths.shim, {
         id,

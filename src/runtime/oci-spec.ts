@@ -90,6 +90,8 @@ export interface HostConfig {
   Devices?: Array<{ PathOnHost: string; PathInContainer: string; CgroupPermissions: string }> | null;
   AutoRemove?: boolean;
   RestartPolicy?: { Name: string; MaximumRetryCount?: number };
+  /** [height, width] of the client's terminal, for a TTY's first size. */
+  ConsoleSize?: [number, number] | null;
   /** Overrides of the masked and read-only paths (the docker CLI sends [] for `systempaths=unconfined`). */
   MaskedPaths?: string[] | null;
   ReadonlyPaths?: string[] | null;

@@ -17,6 +17,8 @@ export interface OciSpec {
 
 export interface OciProcess {
   terminal?: boolean;
+  /** The pty's first size, so a program that asks at once sees the client's window. */
+  consoleSize?: { height: number; width: number };
   user: OciUser;
   args: string[];
   env: string[];

@@ -4,7 +4,7 @@
  * unmounts whatever is mounted under its folder and removes the folder, even after a failure.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -77,7 +77,11 @@ export class TestDaemon {
 
   async startProcess(): Promise<void> {
     this.#log = '';
-    const env = { ...process.env };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      BERTH_SHIM: process.env['BERTH_SHIM'] ?? join(projectRoot, 'shim', 'berth-shim'),
+      BERTH_NATIVE: process.env['BERTH_NATIVE'] ?? join(projectRoot, 'native', 'build', 'berth_native.node'),
+    };
     delete env['NODE_EXTRA_CA_CERTS'];
     const child = spawn(process.execPath, [daemonMain, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--log-level', 'debug'], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -109,9 +113,28 @@ export class TestDaemon {
     await this.startProcess();
   }
 
-  /** Stops the daemon, unmounts everything under its folder, removes the folder. */
+  /**
+   * Stops the daemon, then what it started that outlives it (containers keep running without
+   * their daemon, by design): each runc container under its runc root, each shim by the pid
+   * it wrote. Then unmounts everything under its folder and removes the folder.
+   */
   async cleanup(): Promise<void> {
     await this.stop('SIGKILL').catch(() => undefined);
+    const runcRoot = join(this.execRoot, 'runc');
+    for (const id of listDir(runcRoot)) {
+      spawnSync('runc', ['--root', runcRoot, 'kill', '--all', id, 'KILL']);
+      spawnSync('runc', ['--root', runcRoot, 'delete', '--force', id]);
+    }
+    for (const id of listDir(join(this.execRoot, 'shims'))) {
+      const pid = Number.parseInt(readIfExists(join(this.execRoot, 'shims', id, 'shim.pid')), 10);
+      if (pid > 0) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+    }
     unmountUnder(this.root);
     rmSync(this.root, { recursive: true, force: true });
   }
@@ -122,6 +145,22 @@ export class TestDaemon {
 
   docker(args: string[], opts: { input?: string | Buffer; timeoutMs?: number } = {}): Promise<RunResult> {
     return run('docker', args, { env: this.env, ...opts });
+  }
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function readIfExists(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
   }
 }
 
