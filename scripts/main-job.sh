@@ -24,3 +24,4 @@ if ! bin/berth image inspect busybox:latest >/dev/null 2>&1; then
   bash scripts/busybox-image.sh
 fi
 bin/berth images busybox
+bin/berth run --rm busybox echo "hello from a berth container"

@@ -9,6 +9,19 @@ type Loader = () => Promise<Record<string, unknown>>;
 
 const images: Loader = () => import('./commands/images.js');
 const system: Loader = () => import('./commands/system.js');
+const run: Loader = () => import('./commands/run.js');
+const containers: Loader = () => import('./commands/containers.js');
+const ps: Loader = () => import('./commands/ps.js');
+const logs: Loader = () => import('./commands/logs.js');
+const stats: Loader = () => import('./commands/stats.js');
+
+/** `name` and `container name` both, as docker has them. */
+function containerCommand(name: string, loader: Loader, exportName: string): Array<[string, [Loader, string]]> {
+  return [
+    [name, [loader, exportName]],
+    [`container ${name}`, [loader, exportName]],
+  ];
+}
 
 /** Command path -> where it lives and its export name. */
 const COMMANDS: Record<string, [Loader, string]> = {
@@ -35,6 +48,31 @@ const COMMANDS: Record<string, [Loader, string]> = {
   'system df': [system, 'dfCommand'],
   events: [system, 'eventsCommand'],
   'system events': [system, 'eventsCommand'],
+  ...Object.fromEntries([
+    ...containerCommand('run', run, 'runCommand'),
+    ...containerCommand('create', run, 'createCommand'),
+    ...containerCommand('start', run, 'startCommand'),
+    ...containerCommand('attach', run, 'attachCommand'),
+    ...containerCommand('stop', containers, 'stopCommand'),
+    ...containerCommand('restart', containers, 'restartCommand'),
+    ...containerCommand('kill', containers, 'killCommand'),
+    ...containerCommand('rm', containers, 'rmCommand'),
+    ...containerCommand('wait', containers, 'waitCommand'),
+    ...containerCommand('pause', containers, 'pauseCommand'),
+    ...containerCommand('unpause', containers, 'unpauseCommand'),
+    ...containerCommand('rename', containers, 'renameCommand'),
+    ...containerCommand('top', containers, 'topCommand'),
+    ...containerCommand('port', containers, 'portCommand'),
+    ...containerCommand('logs', logs, 'logsCommand'),
+    ...containerCommand('stats', stats, 'statsCommand'),
+    ['ps', [ps, 'psCommand']],
+    ['container ls', [ps, 'psCommand']],
+    ['container list', [ps, 'psCommand']],
+    ['container ps', [ps, 'psCommand']],
+    ['container inspect', [containers, 'containerInspectCommand']],
+    ['container prune', [containers, 'containerPruneCommand']],
+    ['container remove', [containers, 'rmCommand']],
+  ]),
 };
 
 const GROUPS = new Set(['image', 'system', 'container', 'network', 'volume']);
@@ -45,6 +83,8 @@ Usage:  berth [OPTIONS] COMMAND
 A container engine that speaks Docker's language
 
 Common Commands:
+  run         Create and run a new container from an image
+  ps          List containers
   images      List images
   import      Import the contents of a tarball to create a filesystem image
   load        Load an image from a tar archive or STDIN
@@ -56,6 +96,7 @@ Common Commands:
   version     Show the berth version information
 
 Management Commands:
+  container   Manage containers
   image       Manage images
   system      Manage berth
 
