@@ -19,6 +19,7 @@ enum {
 	OPT_STDIN,
 	OPT_STDIN_ONCE,
 	OPT_EXEC,
+	OPT_WAIT_ATTACH,
 };
 
 static const struct option long_options[] = {
@@ -34,6 +35,7 @@ static const struct option long_options[] = {
 	{ "stdin", no_argument, NULL, OPT_STDIN },
 	{ "stdin-once", no_argument, NULL, OPT_STDIN_ONCE },
 	{ "exec", required_argument, NULL, OPT_EXEC },
+	{ "wait-attach", no_argument, NULL, OPT_WAIT_ATTACH },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -71,6 +73,7 @@ int args_parse(struct options *o, int argc, char **argv, char *err, size_t errle
 		case OPT_STDIN: o->stdin_open = true; break;
 		case OPT_STDIN_ONCE: o->stdin_once = true; break;
 		case OPT_EXEC: o->exec_process = optarg; break;
+		case OPT_WAIT_ATTACH: o->wait_attach = true; break;
 		case OPT_LOG_MAX_SIZE:
 			if (parse_count(optarg, &n) < 0) {
 				errorf(err, errlen, "--log-max-size: not a byte count: %s", optarg);

@@ -95,6 +95,7 @@ void attach_accept(struct shim *s)
 		c->next = s->clients;
 		s->clients = c;
 		client_update(s, c);
+		stdio_release(s);
 	}
 }
 

@@ -5,6 +5,7 @@
  * sockets, and close the attach clients so they read EOF. `runc delete` is the daemon's.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -47,8 +48,19 @@ static void write_exit_file(struct shim *s)
 	write_file_atomic(s->dir_fd, "exit.json", json, (size_t)n, true);
 }
 
+/* Time an exec that ended before anyone attached waits for its client (--wait-attach). */
+#define WAIT_ATTACH_MS 5000
+
 void exit_finish(struct shim *s)
 {
+	if (s->output_held && s->attach_listen.fd >= 0) {
+		/* The process ended before its client came: its output waits for the client. */
+		struct pollfd p = { .fd = s->attach_listen.fd, .events = POLLIN };
+		while (poll(&p, 1, WAIT_ATTACH_MS) < 0 && errno == EINTR)
+			;
+		attach_accept(s);
+		s->output_held = false;
+	}
 	output_drain(s);
 	for (int i = 0; i < 2; i++)
 		watch_close(s, &s->out[i].w);

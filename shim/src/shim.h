@@ -75,6 +75,7 @@ struct options {
 	bool terminal;
 	bool stdin_open;
 	bool stdin_once;
+	bool wait_attach;          /* read no output until the first attach client (exec) */
 };
 
 /* One output stream of the container: a pipe, or the pty master (then always stdout). */
@@ -128,6 +129,7 @@ struct shim {
 
 	pid_t pid;                 /* the container process, 0 until runc has started it */
 	bool exited;
+	bool output_held;          /* --wait-attach and no client yet: outputs not watched */
 	int wait_status;
 	struct timespec finished_at;
 
@@ -177,6 +179,7 @@ void console_remove(struct shim *s, int listen_fd);
 int stdio_prepare(struct shim *s, int child_fds[3], int *err_fd, char *err, size_t errlen);
 int stdio_attach_pty(struct shim *s, int master, char *err, size_t errlen);
 int stdio_register(struct shim *s);
+void stdio_release(struct shim *s);
 void output_event(struct shim *s, struct output *o, uint32_t events);
 void output_drain(struct shim *s);
 void stdin_push(struct shim *s, const char *data, size_t len);

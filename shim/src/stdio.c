@@ -80,11 +80,16 @@ int stdio_attach_pty(struct shim *s, int master, char *err, size_t errlen)
 
 int stdio_register(struct shim *s)
 {
+	/*
+	 * An exec runs as soon as runc exec returns, before the daemon can attach: with
+	 * --wait-attach its output waits in the pipe (or pty) until the first client comes.
+	 */
+	s->output_held = s->opt.wait_attach;
 	for (int i = 0; i < 2; i++) {
 		struct output *o = &s->out[i];
 		if (o->w.fd < 0)
 			continue;
-		if (set_nonblock(o->w.fd, true) < 0 || watch_set(s, &o->w, EPOLLIN) < 0)
+		if (set_nonblock(o->w.fd, true) < 0 || (!s->output_held && watch_set(s, &o->w, EPOLLIN) < 0))
 			return -1;
 	}
 	if (s->in.w.fd >= 0 && set_nonblock(s->in.w.fd, true) < 0)
@@ -160,6 +165,19 @@ void output_event(struct shim *s, struct output *o, uint32_t events)
 {
 	(void)events;
 	output_read(s, o);
+}
+
+/* The first attach client came: start reading the held outputs. */
+void stdio_release(struct shim *s)
+{
+	if (!s->output_held)
+		return;
+	s->output_held = false;
+	for (int i = 0; i < 2; i++) {
+		struct output *o = &s->out[i];
+		if (o->w.fd >= 0)
+			watch_set(s, &o->w, EPOLLIN);
+	}
 }
 
 /*

@@ -22,9 +22,17 @@ export async function listenUnix(router: Router, socketPath: string, log: Logger
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     void dispatch(router, req, res, undefined, log);
   });
+  // Hijacked connections leave the HTTP server's books: keep them here to close them at stop.
+  const hijacked = new Set<Duplex>();
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    hijacked.add(socket);
+    socket.on('close', () => hijacked.delete(socket));
     if (head.length > 0) socket.unshift(head);
-    void dispatch(router, req, undefined, socket, log);
+    // Node leaves an upgrade request's body on the socket: take it off before the hijack.
+    readUpgradeBody(req, socket).then(
+      (body) => dispatch(router, req, undefined, socket, log, body),
+      () => socket.destroy(),
+    );
   });
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
@@ -44,6 +52,9 @@ export async function listenUnix(router: Router, socketPath: string, log: Logger
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
+        for (const socket of hijacked) socket.destroy();
+        // Streams a handler still writes to (logs -f, events) must not hold the stop up.
+        setTimeout(resolve, 2000).unref();
       }),
   };
 }
@@ -54,6 +65,7 @@ async function dispatch(
   res: ServerResponse | undefined,
   socket: Duplex | undefined,
   log: Logger,
+  upgradeBody?: Buffer,
 ): Promise<void> {
   const started = Date.now();
   const url = new URL(req.url ?? '/', 'http://berth');
@@ -71,10 +83,10 @@ async function dispatch(
       query: url.searchParams,
       version,
       upgrade: socket !== undefined,
-      body: (limit?: number) => readBody(req, limit),
+      body: (limit?: number) => (upgradeBody ? Promise.resolve(upgradeBody) : readBody(req, limit)),
       bodyStream: () => detachedBody(req),
       json: async <T>(fallback: T): Promise<T> => {
-        const body = await readBody(req);
+        const body = upgradeBody ?? (await readBody(req));
         if (body.length === 0) return fallback;
         try {
           return JSON.parse(body.toString('utf8')) as T;
@@ -117,6 +129,30 @@ async function dispatch(
   } finally {
     log.debug('request', { method: req.method, path: url.pathname, ms: Date.now() - started });
   }
+}
+
+/** Reads Content-Length bytes of body from an upgraded socket, leaving the rest on it. */
+function readUpgradeBody(req: IncomingMessage, socket: Duplex): Promise<Buffer> {
+  const length = Number(req.headers['content-length'] ?? 0);
+  if (!(length > 0)) return Promise.resolve(Buffer.alloc(0));
+  if (length > 1024 * 1024) return Promise.reject(new Error('upgrade request body too large'));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let have = 0;
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      have += chunk.length;
+      if (have < length) return;
+      socket.off('data', onData);
+      socket.off('error', reject);
+      socket.pause();
+      const all = Buffer.concat(chunks);
+      if (all.length > length) socket.unshift(all.subarray(length));
+      resolve(all.subarray(0, length));
+    };
+    socket.on('data', onData);
+    socket.on('error', reject);
+  });
 }
 
 function drainRequest(req: IncomingMessage): Promise<void> {

@@ -14,6 +14,7 @@ const containers: Loader = () => import('./commands/containers.js');
 const ps: Loader = () => import('./commands/ps.js');
 const logs: Loader = () => import('./commands/logs.js');
 const stats: Loader = () => import('./commands/stats.js');
+const exec: Loader = () => import('./commands/exec.js');
 
 /** `name` and `container name` both, as docker has them. */
 function containerCommand(name: string, loader: Loader, exportName: string): Array<[string, [Loader, string]]> {
@@ -65,6 +66,7 @@ const COMMANDS: Record<string, [Loader, string]> = {
     ...containerCommand('port', containers, 'portCommand'),
     ...containerCommand('logs', logs, 'logsCommand'),
     ...containerCommand('stats', stats, 'statsCommand'),
+    ...containerCommand('exec', exec, 'execCommand'),
     ['ps', [ps, 'psCommand']],
     ['container ls', [ps, 'psCommand']],
     ['container list', [ps, 'psCommand']],

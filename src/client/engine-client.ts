@@ -76,7 +76,7 @@ export class EngineClient {
         headers['Content-Type'] ??= 'application/json';
       }
       if (Buffer.isBuffer(payload)) headers['Content-Length'] = String(payload.length);
-      const req = request({ socketPath: this.socketPath, method, path: this.path(path, opts.query), headers });
+      const req = request({ socketPath: this.socketPath, method, path: this.path(path, opts.query), headers, agent: false });
       req.on('error', (err) => reject(connectError(err, this.socketPath)));
       req.on('response', (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }));
       if (isReadable(payload)) {
@@ -128,6 +128,7 @@ export class EngineClient {
       const body = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
       const req = request({
         socketPath: this.socketPath,
+        agent: false,
         method,
         path: this.path(path, opts.query),
         headers: {

@@ -108,6 +108,8 @@ export function bridge(client: Duplex, shim: Socket, opts: AttachOptions): Promi
       }
     });
     client.on('error', () => undefined);
+    // A socket paused while its request body was read stays paused until told.
+    client.resume();
   });
 }
 

@@ -14,6 +14,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { containerRoutes } from '../api/routes/containers.js';
+import { execRoutes } from '../api/routes/exec.js';
 import { imageRoutes } from '../api/routes/images.js';
 import { hostFacts, systemRoutes } from '../api/routes/system.js';
 import { Router, type RequestContext } from '../api/router.js';
@@ -21,6 +22,7 @@ import { listenUnix, type ApiServer } from '../api/server.js';
 import { LocalContentStore } from '../content/content-store.js';
 import { Unavailable, errnoCode } from '../errors/errors.js';
 import { ContainerManager } from '../containers/container-manager.js';
+import { ExecManager } from '../containers/exec-manager.js';
 import { ImageStore, type ContainerUsage } from '../images/image-store.js';
 import { findShim } from '../runtime/shim.js';
 import { MetadataStore } from '../metadata/metadata-store.js';
@@ -49,6 +51,7 @@ export class Daemon {
   readonly meta: MetadataStore<MetadataV1>;
   readonly images: ImageStore;
   readonly containers: ContainerManager;
+  readonly execs: ExecManager;
   readonly events = new EventBus();
   readonly scratchDir: string;
   readonly startedAt = new Date();
@@ -77,6 +80,7 @@ export class Daemon {
       shim: findShim(),
       ...(existsSync(TINI) ? { init: TINI } : {}),
     });
+    this.execs = new ExecManager(this.containers, this.events, options.execRoot, findShim());
   }
 
   static async start(options: DaemonOptions, log: Logger): Promise<Daemon> {
@@ -98,6 +102,7 @@ export class Daemon {
     systemRoutes(router, daemon);
     imageRoutes(router, daemon);
     containerRoutes(router, daemon);
+    execRoutes(router, daemon);
     // Containers that ran on while the daemon was down are found again before the API answers.
     await daemon.containers.reconcile();
     daemon.#api = await listenUnix(router, options.socketPath, log);

@@ -24,6 +24,8 @@ export interface ShimOptions {
   terminal: boolean;
   stdin: boolean;
   stdinOnce: boolean;
+  /** Hold the output until the first attach client (an exec that a client will attach to). */
+  waitAttach?: boolean;
   /** A process.json to `runc exec`, instead of creating the container. */
   execProcess?: string;
 }
@@ -59,6 +61,7 @@ export function launchShim(shimPath: string, opts: ShimOptions): Promise<{ pid: 
   if (opts.terminal) args.push('--terminal');
   if (opts.stdin) args.push('--stdin');
   if (opts.stdinOnce) args.push('--stdin-once');
+  if (opts.waitAttach) args.push('--wait-attach');
   if (opts.execProcess) args.push('--exec', opts.execProcess);
   return new Promise((resolve, reject) => {
     const child = spawn(shimPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], detached: true });
