@@ -178,6 +178,11 @@ describe('berth CLI: images', () => {
     await sameAsDocker('images', '--digests');
     await sameAsDocker('images', '--no-trunc');
     await sameAsDocker('images', '-q', '--no-trunc');
+    // A --format other than plain 'table' wins over -q.
+    await sameAsDocker('images', '-q', '--format', '{{.Repository}}:{{.Tag}}');
+    await sameAsDocker('images', '-q', '--format', 'table {{.Repository}}');
+    await sameAsDocker('images', '-q', '--format', 'table');
+    await sameAsDocker('history', '-q', '--format', '{{.CreatedBy}}', 'busybox');
     await sameAsDocker('images', '--format', 'table {{.Repository}}\t{{.Tag}}\t{{.Size}}');
     await sameAsDocker('images', '--format', '{{.ID}}: {{.Repository}} {{.CreatedAt}} {{.Containers}}');
     await sameAsDocker('images', 'busybox');
@@ -302,6 +307,33 @@ describe('berth CLI: images', () => {
     assert.match(out, new RegExp(`^Images\\s+${new Set(images).size}\\s+0\\s+\\S+B\\s+\\S+B \\(100%\\)$`, 'm'));
     assert.match(out, /^Containers\s+0\s+0\s+0B\s+0B$/m);
     assert.equal((await ok('system', 'df', '--format', '{{.Type}}:{{.TotalCount}}')).split('\n')[0], `Images:${new Set(images).size}`);
+  });
+});
+
+describe('berth CLI: start-up', () => {
+  /** The berth modules a CLI call loads, recorded by a module loader hook. */
+  async function modulesLoadedBy(args: string[]): Promise<string[]> {
+    const dir = mkdtempSync(join(scratch, 'hook-'));
+    const log = join(dir, 'loaded.txt');
+    writeFileSync(log, '');
+    writeFileSync(
+      join(dir, 'hook.mjs'),
+      `import { appendFileSync } from 'node:fs';\nexport async function load(url, context, next) {\n  if (url.startsWith('file:')) appendFileSync(${JSON.stringify(log)}, url + '\\n');\n  return next(url, context);\n}\n`,
+    );
+    writeFileSync(join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${join(dir, 'hook.mjs')}`)});\n`);
+    const r = await run(process.execPath, ['--import', join(dir, 'register.mjs'), cliMain, ...args], { env: daemon.env });
+    assert.equal(r.code, 0, r.stderr);
+    return readFileSync(log, 'utf8').split('\n').filter(Boolean).map((u) => u.slice(u.indexOf('/src/') + 1));
+  }
+
+  it('images -q, rmi and tag load neither the template engine nor the tar writer', async () => {
+    const table = await modulesLoadedBy(['images']);
+    assert.ok(table.includes('src/cli/format/go-template.js'), `the hook saw: ${table.join(' ')}`);
+    for (const args of [['images', '-q'], ['tag', 'busybox', 'startup:1'], ['rmi', 'startup:1']]) {
+      const loaded = await modulesLoadedBy(args);
+      const heavy = loaded.filter((m) => m.startsWith('src/cli/format/') || m.startsWith('src/archive/') || m === 'src/cli/output.js');
+      assert.deepEqual(heavy, [], `berth ${args.join(' ')} loaded ${heavy.join(', ')}`);
+    }
   });
 });
 

@@ -6,12 +6,33 @@ import { ApiError } from '../../client/engine-client.js';
 import { parseArgs, type FlagSpec } from '../args.js';
 import type { CliContext, Command } from '../command.js';
 import { ExitError } from '../command.js';
-import { InspectPrinter, formatList } from '../output.js';
-import { ellipsis } from '../format/display-width.js';
-import { asStruct } from '../format/go-template.js';
-import { humanSize, timeAgo, truncateId } from '../format/units.js';
-import { printJsonMessages } from '../progress.js';
-import { tarDirectory } from '../tar-directory.js';
+
+/**
+ * The printing code (templates, tables, units: most of the modules these commands would
+ * load) comes in only when a command prints through it, so `images -q`, `rmi` or `tag` do
+ * not read, compile and run it on every call.
+ */
+async function formatting() {
+  const [output, units, value, width] = await Promise.all([
+    import('../output.js'),
+    import('../format/units.js'),
+    import('../format/go-value.js'),
+    import('../format/display-width.js'),
+  ]);
+  return { ...output, ...units, asStruct: value.asStruct, ellipsis: width.ellipsis };
+}
+
+type Formatting = Awaited<ReturnType<typeof formatting>>;
+
+async function printJsonMessages(messages: AsyncIterable<Record<string, unknown>>, ctx: CliContext): Promise<void> {
+  const progress = await import('../progress.js');
+  await progress.printJsonMessages(messages, ctx);
+}
+
+/** An id as docker shortens it: without the algorithm, 12 characters. */
+function shortId(id: string): string {
+  return id.slice(id.indexOf(':') + 1).slice(0, 12);
+}
 
 interface ImageSummary {
   Id: string;
@@ -50,12 +71,21 @@ export const imagesCommand: Command = {
       query: { all: a.bool('all'), filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined },
     });
     const noTrunc = a.bool('no-trunc');
-    const now = Date.now();
-    const rows = list.flatMap((image) => imageRows(image, a.bool('digests')).map(([repo, tag, digest]) => imageRow(image, repo, tag, digest, noTrunc, now)));
     const digests = a.bool('digests');
+    // As docker: -q prints the ids, unless a --format other than plain 'table' says otherwise.
+    const format = a.string('format');
+    const quiet = a.bool('quiet') && (format === undefined || format === 'table');
+    if (quiet) {
+      // {{.ID}} of every row: no template needed.
+      ctx.out(list.flatMap((image) => imageRows(image, digests).map(() => `${noTrunc ? image.Id : shortId(image.Id)}\n`)).join(''));
+      return 0;
+    }
+    const f = await formatting();
+    const now = Date.now();
+    const rows = list.flatMap((image) => imageRows(image, digests).map(([repo, tag, digest]) => imageRow(f, image, repo, tag, digest, noTrunc, now)));
     ctx.out(
-      formatList(rows, {
-        format: a.string('format'),
+      f.formatList(rows, {
+        format,
         defaultFormat: digests
           ? 'table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}'
           : 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}',
@@ -64,7 +94,6 @@ export const imagesCommand: Command = {
           CreatedAt: 'CREATED AT', Size: 'SIZE', Containers: 'CONTAINERS', SharedSize: 'SHARED SIZE',
           UniqueSize: 'UNIQUE SIZE', VirtualSize: 'SIZE',
         },
-        quiet: a.bool('quiet'),
       }),
     );
     return 0;
@@ -76,7 +105,8 @@ export const imagesCommand: Command = {
  * has them. Fields in alphabetical order: docker's `{{json .}}` marshals them as a Go map.
  * Size has 3 significant digits, the other sizes 4 (units.HumanSize), as in docker.
  */
-function imageRow(image: ImageSummary, repo: string, tag: string, digest: string, noTrunc: boolean, now: number): Record<string, string> {
+function imageRow(f: Formatting, image: ImageSummary, repo: string, tag: string, digest: string, noTrunc: boolean, now: number): Record<string, string> {
+  const { asStruct, humanSize, timeAgo } = f;
   const created = new Date(image.Created * 1000);
   return asStruct(
     {
@@ -84,7 +114,7 @@ function imageRow(image: ImageSummary, repo: string, tag: string, digest: string
       CreatedAt: goTime(created),
       CreatedSince: timeAgo(created, new Date(now)),
       Digest: digest,
-      ID: noTrunc ? image.Id : truncateId(image.Id),
+      ID: noTrunc ? image.Id : shortId(image.Id),
       Repository: repo,
       SharedSize: image.SharedSize < 0 ? 'N/A' : humanSize(image.SharedSize, 4),
       Size: humanSize(image.Size),
@@ -174,7 +204,7 @@ export const loadCommand: Command = {
     if (input) {
       const st = await stat(input).catch(() => undefined);
       if (!st) throw new ExitError(`open ${input}: no such file or directory`, 1);
-      body = st.isDirectory() ? tarDirectory(input) : createReadStream(input);
+      body = st.isDirectory() ? (await import('../tar-directory.js')).tarDirectory(input) : createReadStream(input);
     } else {
       if (process.stdin.isTTY) throw new ExitError('requested load from stdin, but stdin is empty', 1);
       body = process.stdin;
@@ -271,6 +301,7 @@ export const historyCommand: Command = {
     );
     const noTrunc = a.bool('no-trunc');
     const human = a.bool('human');
+    const { asStruct, ellipsis, formatList, humanSize, timeAgo, truncateId } = await formatting();
     const now = new Date();
     // As docker's historyContext: fields in Go map order for {{json .}}.
     const rows = history.map((h) => {
@@ -288,14 +319,16 @@ export const historyCommand: Command = {
         '*image.historyContext',
       );
     });
+    const format = a.string('format');
     ctx.out(
       formatList(rows, {
-        format: a.string('format'),
+        format,
         defaultFormat: human
           ? 'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}'
           : 'table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}',
         headers: { ID: 'IMAGE', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', CreatedBy: 'CREATED BY', Size: 'SIZE', Comment: 'COMMENT' },
-        quiet: a.bool('quiet'),
+        // As docker: a --format other than plain 'table' wins over -q.
+        quiet: a.bool('quiet') && (format === undefined || format === 'table'),
       }),
     );
     return 0;
@@ -334,6 +367,7 @@ export async function inspectEach(
   get: (name: string) => Promise<unknown>,
   notFound: (name: string, err: ApiError) => string = (name) => `Error: No such object: ${name}`,
 ): Promise<number> {
+  const { InspectPrinter } = await import('../output.js');
   const printer = new InspectPrinter(format);
   const errors: string[] = [];
   for (const name of names) {
@@ -386,6 +420,7 @@ export const imagePruneCommand: Command = {
       }
       ctx.out('\n');
     }
+    const { humanSize } = await import('../format/units.js');
     ctx.out(`Total reclaimed space: ${humanSize(report.SpaceReclaimed)}\n`);
     return 0;
   },
