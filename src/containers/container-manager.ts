@@ -61,9 +61,32 @@ export interface ContainerPaths {
   init?: string;
 }
 
-/** Logs rotate by default, unlike Docker: 10 MiB, 3 files. */
-const LOG_MAX_SIZE = 10 * 1024 * 1024;
-const LOG_MAX_FILES = 3;
+/** Logs rotate by default, unlike Docker's json-file: 10 MiB, 3 files. */
+const LOG_DEFAULTS = { 'max-size': '10m', 'max-file': '3' };
+
+/** The log config a container gets: json-file with rotation unless told otherwise. */
+function logConfig(requested: HostConfig['LogConfig']): NonNullable<HostConfig['LogConfig']> {
+  const type = requested?.Type || 'json-file';
+  if (type !== 'json-file' && type !== 'none') throw new InvalidArgument(`logger: no log driver named '${type}' is registered`);
+  const config: Record<string, string> = type === 'json-file' ? { ...LOG_DEFAULTS, ...(requested?.Config ?? {}) } : { ...(requested?.Config ?? {}) };
+  for (const key of Object.keys(config)) {
+    if (!['max-size', 'max-file', 'compress', 'labels', 'env', 'tag'].includes(key)) throw new InvalidArgument(`unknown log opt '${key}' for ${type} log driver`);
+  }
+  if (type === 'json-file') logLimits({ LogConfig: { Type: type, Config: config } });
+  return { Type: type, Config: config };
+}
+
+/** max-size (docker's units: 10m, 1g, -1 unbounded) and max-file as the shim takes them. */
+function logLimits(hostConfig: HostConfig): { logMaxSize: number; logMaxFiles: number } {
+  const config = hostConfig.LogConfig?.Config ?? LOG_DEFAULTS;
+  const size = config['max-size'] ?? '-1';
+  const m = /^(\d+(?:\.\d+)?)([kmg]?)b?$/i.exec(size);
+  if (size !== '-1' && !m) throw new InvalidArgument(`invalid value for max-size: ${size}`);
+  const bytes = m ? Math.floor(Number(m[1]) * { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g']) : 0;
+  const files = Number(config['max-file'] ?? '1');
+  if (!Number.isInteger(files) || files < 1) throw new InvalidArgument(`invalid value for max-file: ${config['max-file']}`);
+  return { logMaxSize: bytes, logMaxFiles: bytes > 0 ? files : 1 };
+}
 
 interface Waiter {
   condition: WaitCondition;
@@ -150,7 +173,8 @@ export class ContainerManager {
 
   async create(request: CreateRequest, name: string | undefined): Promise<{ Id: string; Warnings: string[] }> {
     if (!request.Image) throw new InvalidArgument('config cannot be empty in order to create a container');
-    const hostConfig: HostConfig = request.HostConfig ?? {};
+    const hostConfig: HostConfig = { ...(request.HostConfig ?? {}) };
+    hostConfig.LogConfig = logConfig(hostConfig.LogConfig);
     checkRestartPolicy(hostConfig);
     validateHostConfig(hostConfig);
     const image = await this.#images.resolve(request.Image);
@@ -248,9 +272,8 @@ export class ContainerManager {
         stateDir,
         runtime: this.runc.binary,
         runtimeRoot: this.runc.root,
-        logPath: this.logPath(id),
-        logMaxSize: LOG_MAX_SIZE,
-        logMaxFiles: LOG_MAX_FILES,
+        logPath: record.hostConfig.LogConfig?.Type === 'none' ? '/dev/null' : this.logPath(id),
+        ...logLimits(record.hostConfig),
         terminal: record.config.Tty === true,
         stdin: record.config.OpenStdin === true,
         stdinOnce: record.config.StdinOnce === true,
@@ -466,7 +489,10 @@ export class ContainerManager {
         c.manuallyStopped = true;
       });
     }
+    const exited = sig === 9 ? this.#exitPromise(record.id) : undefined;
     await this.runc.kill(record.id, sig, sig === 9);
+    // As Docker: a SIGKILL returns once the container is down.
+    if (exited) await withTimeout(exited, 10_000);
   }
 
   restart(idOrName: string, timeoutSeconds?: number, signal?: string): Promise<void> {
@@ -518,8 +544,11 @@ export class ContainerManager {
       c.state = { ...c.state, Status: 'removing' };
     });
     this.#unwatch(id);
-    await this.runc.delete(id, true).catch(() => undefined);
-    await unmountAll(this.rootfs(id)).catch(() => undefined);
+    // After a handled exit runc has deleted the container already and its root is unmounted.
+    if (record.state.Running || record.state.Status === 'removing') {
+      await this.runc.delete(id, true).catch(() => undefined);
+      await unmountAll(this.rootfs(id)).catch(() => undefined);
+    }
     await this.#images.snapshots.remove(id).catch((err: unknown) => {
       if (!(err instanceof NotFound)) throw err;
     });
@@ -530,7 +559,8 @@ export class ContainerManager {
     });
     this.#events.publish('container', 'destroy', id, { image: record.image, name: record.name.slice(1) });
     this.#resolveWaiters(id, ['removed', 'next-exit', 'not-running'], { StatusCode: record.state.ExitCode, Error: null });
-    await this.#images.collectLayers().catch(() => undefined);
+    // The container may have held the last use of a deleted image's layers.
+    if (!this.#images.record(record.imageId)) await this.#images.collectLayers().catch(() => undefined);
   }
 
   // ---- wait ----

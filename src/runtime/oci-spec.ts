@@ -90,6 +90,8 @@ export interface HostConfig {
   Devices?: Array<{ PathOnHost: string; PathInContainer: string; CgroupPermissions: string }> | null;
   AutoRemove?: boolean;
   RestartPolicy?: { Name: string; MaximumRetryCount?: number };
+  /** The log driver: json-file (rotating by default), or none. */
+  LogConfig?: { Type: string; Config?: Record<string, string> | null };
   /** [height, width] of the client's terminal, for a TTY's first size. */
   ConsoleSize?: [number, number] | null;
   /** Overrides of the masked and read-only paths (the docker CLI sends [] for `systempaths=unconfined`). */

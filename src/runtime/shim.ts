@@ -68,16 +68,18 @@ export function launchShim(shimPath: string, opts: ShimOptions): Promise<{ pid: 
     let sync = '';
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stderr!.on('error', () => undefined);
     const pipe = child.stdio[3] as NodeJS.ReadableStream;
-    pipe.on('data', (c: Buffer) => (sync += c.toString()));
-    child.on('error', (err) => reject(new Unavailable(`starting berth-shim (${shimPath}): ${err.message}`, { cause: err })));
-    pipe.on('end', () => {
+    let settled = false;
+    // The answer is one line: act on it at once, without waiting for the pipe to close.
+    const settle = () => {
+      if (settled) return;
+      const nl = sync.indexOf('\n');
+      if (nl < 0) return;
+      settled = true;
       child.unref();
-      const line = sync.trim();
-      if (!line) {
-        reject(new Unavailable(`berth-shim exited without a word${stderr ? `: ${stderr.trim()}` : ''}`));
-        return;
-      }
+      (pipe as unknown as { destroy(): void }).destroy();
+      const line = sync.slice(0, nl).trim();
       try {
         const msg = JSON.parse(line) as { pid?: number; shimPid?: number; error?: string };
         if (msg.error !== undefined || !msg.pid) reject(new Unavailable(msg.error ?? `berth-shim: ${line}`));
@@ -85,6 +87,21 @@ export function launchShim(shimPath: string, opts: ShimOptions): Promise<{ pid: 
       } catch {
         reject(new Unavailable(`berth-shim: unreadable sync message: ${line}`));
       }
+    };
+    pipe.on('data', (c: Buffer) => {
+      sync += c.toString();
+      settle();
+    });
+    child.on('error', (err) => reject(new Unavailable(`starting berth-shim (${shimPath}): ${err.message}`, { cause: err })));
+    pipe.on('end', () => {
+      if (settled) return;
+      sync += '\n';
+      if (sync.trim() === '') {
+        settled = true;
+        reject(new Unavailable(`berth-shim exited without a word${stderr ? `: ${stderr.trim()}` : ''}`));
+        return;
+      }
+      settle();
     });
   });
 }

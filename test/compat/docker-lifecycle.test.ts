@@ -1,0 +1,131 @@
+// More of the container lifecycle through the real docker CLI: --init, limits and the OOM
+// killer, kill -s, pause/unpause, rename, top, stats, logs options, attach, restart policies
+// across a daemon restart, and the default log rotation.
+import * as assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { TestDaemon, busyboxLayout, run, sleep, tarOf } from '../helpers/berthd.js';
+
+let daemon: TestDaemon;
+let scratch: string;
+
+before(async () => {
+  daemon = await TestDaemon.start();
+  scratch = mkdtempSync(join(tmpdir(), 'berth-life-'));
+  const tar = join(scratch, 'busybox.tar');
+  tarOf(busyboxLayout, tar);
+  assert.equal((await daemon.docker(['load', '-i', tar])).code, 0);
+  assert.equal((await daemon.docker(['tag', 'busybox:1.38.0-musl', 'busybox'])).code, 0);
+});
+
+after(async () => {
+  await daemon?.cleanup();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+async function docker(...args: string[]) {
+  return daemon.docker(args, { timeoutMs: 30_000 });
+}
+
+async function ok(...args: string[]): Promise<string> {
+  const r = await docker(...args);
+  assert.equal(r.code, 0, `docker ${args.join(' ')} failed (${r.code}): ${r.stderr}\n${daemon.log.slice(-2000)}`);
+  return r.stdout;
+}
+
+async function until(what: string, test: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await test()) return;
+    await sleep(50);
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+describe('docker CLI against berthd: the container lifecycle', () => {
+  it('--init runs an init as pid 1 that reaps and forwards signals', async () => {
+    const out = await ok('run', '--rm', '--init', 'busybox', 'ps', '-o', 'pid,comm');
+    assert.match(out, /^\s*1 (docker-init|tini)/m);
+  });
+
+  it('a memory limit is enforced: the OOM killer ends a hog and inspect says so', async () => {
+    const r = await docker('run', '--name', 'hog', '--memory', '16m', '--memory-swap', '16m', 'busybox', 'sh', '-c', 'x=a; while true; do x="$x$x"; done');
+    assert.equal(r.code, 137, r.stderr);
+    assert.equal((await ok('inspect', '-f', '{{.State.OOMKilled}} {{.State.ExitCode}}', 'hog')).trim(), 'true 137');
+    assert.equal((await ok('inspect', '-f', '{{.HostConfig.Memory}}', 'hog')).trim(), String(16 * 1024 * 1024));
+    await ok('rm', 'hog');
+  });
+
+  it('kill -s sends the signal; pause freezes and unpause thaws', async () => {
+    await ok('run', '-d', '--name', 'sig', 'busybox', 'sh', '-c', 'trap "echo got-usr1" USR1; while true; do sleep 0.1; done');
+    await sleep(300);
+    await ok('kill', '-s', 'USR1', 'sig');
+    await until('the trap', async () => (await ok('logs', 'sig')).includes('got-usr1'));
+    await ok('pause', 'sig');
+    assert.equal((await ok('inspect', '-f', '{{.State.Status}} {{.State.Paused}}', 'sig')).trim(), 'paused true');
+    assert.match(await ok('ps', '--format', '{{.Status}}', '--filter', 'name=sig'), /\(Paused\)/);
+    await ok('unpause', 'sig');
+    assert.equal((await ok('inspect', '-f', '{{.State.Status}}', 'sig')).trim(), 'running');
+    await ok('kill', 'sig');
+    assert.equal((await ok('inspect', '-f', '{{.State.ExitCode}}', 'sig')).trim(), '137');
+    const again = await docker('kill', 'sig');
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /is not running/);
+    await ok('rm', 'sig');
+  });
+
+  it('rename, top and stats', async () => {
+    await ok('run', '-d', '--name', 'before', 'busybox', 'sleep', '300');
+    await ok('rename', 'before', 'after');
+    assert.match(await ok('ps', '--format', '{{.Names}}'), /^after$/m);
+    const top = await ok('top', 'after');
+    assert.match(top, /^UID\s+PID\s+PPID/m);
+    assert.match(top, /sleep 300/);
+    const stats = await ok('stats', '--no-stream', '--format', '{{.Name}} {{.MemUsage}} {{.PIDs}}', 'after');
+    assert.match(stats.trim(), /^after \S+\s?[KMG]?i?B \/ \S+ 1$/);
+    await ok('rm', '-f', 'after');
+  });
+
+  it('logs: --tail, -t, --since and --until; stdout and stderr kept apart', async () => {
+    await ok('run', '--name', 'talker', 'busybox', 'sh', '-c', 'for i in 1 2 3 4 5; do echo out $i; done; echo oops >&2');
+    const r = await docker('logs', '--tail', '2', 'talker');
+    assert.equal(r.stdout, 'out 5\n');
+    assert.equal(r.stderr, 'oops\n');
+    const stamped = await ok('logs', '-t', 'talker');
+    assert.match(stamped, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z out 1$/m);
+    assert.equal((await ok('logs', '--until', '2000-01-01T00:00:00Z', 'talker')), '');
+    assert.match(await ok('logs', '--since', '1h', 'talker'), /out 1/);
+    assert.match(await ok('inspect', '-f', '{{.HostConfig.LogConfig.Type}} {{index .HostConfig.LogConfig.Config "max-size"}}', 'talker'), /json-file 10m/);
+    await ok('rm', 'talker');
+  });
+
+  it('attach follows a running container\'s output', async () => {
+    await ok('run', '-d', '--name', 'chatty', 'busybox', 'sh', '-c', 'sleep 0.5; echo one; sleep 0.2; echo two; exit 2');
+    const r = await run('docker', ['attach', 'chatty'], { env: daemon.env, timeoutMs: 20_000 });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stdout, /one\ntwo\n/);
+    await ok('rm', 'chatty');
+  });
+
+  it('restart policy always brings a container back after a daemon restart; unless-stopped respects a stop', async () => {
+    await ok('run', '-d', '--name', 'keeper', '--restart', 'always', 'busybox', 'sleep', '300');
+    await ok('run', '-d', '--name', 'stopper', '--restart', 'unless-stopped', 'busybox', 'sleep', '300');
+    await ok('stop', '-t', '0', 'keeper');
+    await ok('stop', '-t', '0', 'stopper');
+    await daemon.restart('SIGTERM');
+    await until('keeper to run again', async () => (await ok('inspect', '-f', '{{.State.Running}}', 'keeper')).trim() === 'true');
+    assert.equal((await ok('inspect', '-f', '{{.State.Running}}', 'stopper')).trim(), 'false');
+    await ok('rm', '-f', 'keeper', 'stopper');
+  });
+
+  it('container prune removes stopped containers only', async () => {
+    await ok('create', '--name', 'idle', 'busybox', 'true');
+    await ok('run', '-d', '--name', 'alive', 'busybox', 'sleep', '300');
+    const out = await ok('container', 'prune', '-f');
+    assert.match(out, /Total reclaimed space/);
+    assert.equal((await ok('ps', '-a', '--format', '{{.Names}}')).trim(), 'alive');
+    await ok('rm', '-f', 'alive');
+  });
+});
