@@ -105,6 +105,7 @@ export class Daemon {
     execRoutes(router, daemon);
     // Containers that ran on while the daemon was down are found again before the API answers.
     await daemon.containers.reconcile();
+    await daemon.#removeOrphanSnapshots();
     daemon.#api = await listenUnix(router, options.socketPath, log);
     log.info('berthd started', { version: BERTH_VERSION, dataRoot: options.dataRoot, socket: options.socketPath, pid: process.pid });
     // What a crash left half-made is collected once the API answers, off the start-up path.
@@ -112,6 +113,22 @@ export class Daemon {
       void daemon.#collectGarbage();
     });
     return daemon;
+  }
+
+  /**
+   * Active snapshots that a crash left: layer unpacks cut short, containers whose create never
+   * committed. Run before the API answers, while nothing can be using them.
+   */
+  async #removeOrphanSnapshots(): Promise<void> {
+    const containers = new Set(this.containers.all().map((c) => c.id));
+    const orphans: string[] = [];
+    for await (const info of this.snapshots.walk()) {
+      if (info.kind !== 'active') continue;
+      if (info.key.startsWith('extract-') || (/^[a-f0-9]{64}$/.test(info.key) && !containers.has(info.key))) orphans.push(info.key);
+    }
+    for (const key of orphans) {
+      await this.snapshots.remove(key).catch((err: unknown) => this.log.warn('orphan snapshot not removed', { key, error: String(err) }));
+    }
   }
 
   async #collectGarbage(): Promise<void> {

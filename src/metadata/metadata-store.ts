@@ -8,7 +8,8 @@
  * Transactions run one at a time; each works on a copy, so a transaction that throws changes
  * nothing. Reads see the last committed state.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { Unavailable, errnoCode } from '../errors/errors.js';
 import { removeAtomicLeftovers, writeFileAtomic } from '../util/atomic-file.js';
 
