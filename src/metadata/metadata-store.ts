@@ -8,8 +8,7 @@
  * Transactions run one at a time; each works on a copy, so a transaction that throws changes
  * nothing. Reads see the last committed state.
  */
-import { readFile, readdir, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { Unavailable, errnoCode } from '../errors/errors.js';
 import { removeAtomicLeftovers, writeFileAtomic } from '../util/atomic-file.js';
 
