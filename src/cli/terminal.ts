@@ -4,6 +4,7 @@
  * copied into the hijacked connection and half-closed at its end, and the connection's
  * output copied to stdout, demultiplexed into stdout and stderr when there is no TTY.
  */
+import { spawnSync } from 'node:child_process';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { Demultiplexer } from '../containers/stdcopy.js';
@@ -77,16 +78,27 @@ export interface RawCapable {
   setRawMode?(mode: boolean): unknown;
 }
 
-/** Raw mode on `input` when it is a terminal; the returned function restores it (once). */
-export function makeRaw(input: RawCapable): () => void {
+/**
+ * Raw mode on `input` when it is a terminal; the returned function restores it (once).
+ * libuv's raw mode keeps output processing (a "\n" from the container would be written as
+ * "\r\r\n"), so `stty raw -echo` then makes it the raw mode docker sets (cfmakeraw);
+ * leaving raw mode restores the settings libuv saved on entry.
+ */
+export function makeRaw(input: RawCapable, stty: (args: string[]) => void = runStty): () => void {
   if (!input.isTTY || typeof input.setRawMode !== 'function') return () => undefined;
   input.setRawMode(true);
+  if (input === process.stdin) stty(['raw', '-echo']);
   let restored = false;
   return () => {
     if (restored) return;
     restored = true;
     input.setRawMode?.(false);
   };
+}
+
+/** stty on the terminal that is this process's stdin. */
+function runStty(args: string[]): void {
+  spawnSync('stty', args, { stdio: ['inherit', 'ignore', 'ignore'] });
 }
 
 export interface HijackOptions {
@@ -105,7 +117,21 @@ export interface HijackOptions {
   warn?: (text: string) => void;
 }
 
-export type HijackEnd = { kind: 'done' } | { kind: 'detached' } | { kind: 'error'; error: Error };
+/** How a hijacked stream ended; 'closed': our own stdout or stderr went away (a closed pipe). */
+export type HijackEnd = { kind: 'done' } | { kind: 'detached' } | { kind: 'closed' } | { kind: 'error'; error: Error };
+
+/** The exit status of a process killed by SIGPIPE, as a Go CLI writing to a closed pipe ends. */
+export const SIGPIPE_STATUS = 141;
+
+/**
+ * Calls `onClosed` when writing to `out` fails (EPIPE: the reader of the pipe is gone), so a
+ * streaming command can stop quietly, as docker dies of SIGPIPE. Returns the unsubscribe.
+ */
+export function onOutputClosed(out: Writable, onClosed: () => void): () => void {
+  const handler = () => onClosed();
+  out.on('error', handler);
+  return () => out.off('error', handler);
+}
 
 /**
  * Streams a hijacked attach connection until its output ends (or, with no output attached,
@@ -195,10 +221,15 @@ export class HijackedStream {
       socket.on('data', onData);
       socket.once('end', onEnd);
       socket.once('close', onEnd);
+      const closed = () => this.#finish({ kind: 'closed' });
+      const unwatch = [stdout, stderr].filter((o): o is Writable => o !== undefined).map((o) => onOutputClosed(o, closed));
       this.#cleanups.push(() => {
         socket.off('data', onData);
         socket.off('end', onEnd);
         socket.off('close', onEnd);
+        // Late write errors after the end are of no interest, but must not crash the process.
+        for (const u of unwatch) u();
+        for (const o of [stdout, stderr]) if (o && o.listenerCount('error') === 0) o.on('error', () => undefined);
       });
       if (this.#opts.head?.length) onData(this.#opts.head);
     } else {

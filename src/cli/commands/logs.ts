@@ -9,6 +9,7 @@ import type { Command } from '../command.js';
 import { ExitError } from '../command.js';
 import { quote } from '../format/go-fmt.js';
 import { parseGoDuration } from '../parse-opts.js';
+import { onOutputClosed, SIGPIPE_STATUS } from '../terminal.js';
 import { containerPath, type ContainerInspect } from './run.js';
 
 export const logsCommand: Command = {
@@ -44,8 +45,22 @@ export const logsCommand: Command = {
         tail: a.string('tail') ?? 'all',
       },
     });
-    await copyOutput(res.body, c.Config.Tty, process.stdout, process.stderr);
-    return 0;
+    let closed = false;
+    const unwatch = [process.stdout, process.stderr].map((out) =>
+      onOutputClosed(out, () => {
+        closed = true;
+        res.body.destroy();
+      }),
+    );
+    try {
+      await copyOutput(res.body, c.Config.Tty, process.stdout, process.stderr);
+    } catch (err) {
+      if (!closed) throw err;
+    } finally {
+      for (const u of unwatch) u();
+      for (const out of [process.stdout, process.stderr]) out.on('error', () => undefined);
+    }
+    return closed ? SIGPIPE_STATUS : 0;
   },
 };
 
@@ -61,8 +76,13 @@ function timestampOption(name: string, value: string, now: Date): string {
 export async function copyOutput(body: AsyncIterable<unknown>, tty: boolean, stdout: Writable, stderr: Writable): Promise<void> {
   const demux = tty ? undefined : new Demultiplexer();
   const write = async (target: Writable, data: Buffer) => {
-    if (data.length === 0) return;
-    if (!target.write(data)) await new Promise<void>((resolve) => target.once('drain', resolve));
+    if (data.length === 0 || target.destroyed) return;
+    if (!target.write(data)) {
+      await new Promise<void>((resolve) => {
+        target.once('drain', resolve);
+        target.once('close', resolve);
+      });
+    }
   };
   for await (const raw of body) {
     const chunk = raw as Buffer;

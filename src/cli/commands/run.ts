@@ -24,7 +24,7 @@ import {
   type ParsedContainer,
 } from '../parse-opts.js';
 import { printJsonMessages } from '../progress.js';
-import { HijackedStream, terminalSize, type HijackEnd } from '../terminal.js';
+import { HijackedStream, SIGPIPE_STATUS, terminalSize, type HijackEnd } from '../terminal.js';
 
 /** What `GET /containers/{id}/json` gives that these commands read. */
 export interface ContainerInspect {
@@ -139,7 +139,7 @@ async function createContainer(ctx: CliContext, parsed: ParsedContainer, opts: C
       if (named.tag === undefined && named.digest === undefined) named.tag = 'latest';
     }
     const platform = opts.platform ? normalizePlatform(opts.platform) : undefined;
-    if (opts.pull === 'always' && named) await pullImage(ctx, named, platform, opts.quiet);
+    if (opts.pull === 'always' && named) await pullImage(ctx, named, opts.platform, opts.quiet);
 
     parsed.hostConfig.ConsoleSize = terminalSize();
     const body = createRequestBody(parsed);
@@ -151,7 +151,7 @@ async function createContainer(ctx: CliContext, parsed: ParsedContainer, opts: C
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 404 && named && opts.pull === 'missing')) throw err;
       if (!opts.quiet) ctx.err(`Unable to find image '${familiarString(named)}' locally\n`);
-      await pullImage(ctx, named, platform, opts.quiet);
+      await pullImage(ctx, named, opts.platform, opts.quiet);
       response = await create();
     }
     const warnings = [...(response.Warnings ?? [])];
@@ -175,9 +175,10 @@ function normalizePlatform(p: string): string {
 
 /** POST /images/create, its progress on stderr (nothing with -q), as `run` and `create` pull. */
 async function pullImage(ctx: CliContext, ref: Reference, platform: string | undefined, quiet: boolean): Promise<void> {
-  const name = familiarString({ domain: ref.domain, path: ref.path });
   const messages = ctx.client.jsonLines('POST', '/images/create', {
-    query: { fromImage: name, tag: ref.digest ?? ref.tag ?? 'latest', platform },
+    query: { fromImage: `${ref.domain}/${ref.path}`, tag: ref.digest ?? ref.tag ?? 'latest', platform: platform?.toLowerCase() },
+    // What docker sends when no credentials are stored: "{}", base64url.
+    headers: { 'X-Registry-Auth': Buffer.from('{}').toString('base64url') + '=' },
   });
   const errCtx: CliContext = {
     get client() {
@@ -290,12 +291,13 @@ async function runContainer(ctx: CliContext, a: ParsedArgs, parsed: ParsedContai
     ]);
     if (first.kind === 'stream') {
       if (first.end.kind === 'detached') return 0;
+      if (first.end.kind === 'closed') return SIGPIPE_STATUS;
       if (first.end.kind === 'error') throw new ExitError(first.end.error.message, 1);
       return await waiter.status;
     }
     // The container exited: keep the output flowing to its end, unless none is attached.
     if (!config.AttachStdout && !config.AttachStderr) stream.cancel();
-    await stream.done;
+    if ((await stream.done).kind === 'closed') return SIGPIPE_STATUS;
     return first.status;
   } finally {
     session.close();
@@ -366,6 +368,7 @@ async function startAttached(ctx: CliContext, name: string, interactive: boolean
     if (c.Config.Tty && process.stdout.isTTY) session.add(monitorTtySize(ctx, containerPath(c.Id, '/resize')));
     const end = await stream.done;
     if (end.kind === 'detached') return 0;
+    if (end.kind === 'closed') return SIGPIPE_STATUS;
     if (end.kind === 'error') throw new ExitError(end.error.message, 1);
     return await waiter.status;
   } finally {
@@ -421,6 +424,7 @@ export const attachCommand: Command = {
       }
       const end = await stream.done;
       if (end.kind === 'detached') throw new ExitError('read escape sequence', 1);
+      if (end.kind === 'closed') return SIGPIPE_STATUS;
       if (end.kind === 'error') throw new ExitError(end.error.message, 1);
       if (waitError) throw waitError;
       const text = (await readAll(waitResponse!.body)).toString('utf8');

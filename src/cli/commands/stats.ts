@@ -11,6 +11,7 @@ import type { CliContext, Command } from '../command.js';
 import { ExitError } from '../command.js';
 import { renderTable } from '../format/table.js';
 import { bytesSize, humanSize, truncateId } from '../format/units.js';
+import { onOutputClosed, SIGPIPE_STATUS } from '../terminal.js';
 import { containerPath, errorText } from './run.js';
 
 /** The parts of a stats object (GET /containers/{id}/stats) that the table shows. */
@@ -288,6 +289,7 @@ export const statsCommand: Command = {
       if (i >= 0) collectors.splice(i, 1)[0]!.close();
     };
     const showAll = a.args.length === 0;
+    const session: Array<() => void> = [];
     let events: IncomingMessage | undefined;
     let eventsError: unknown;
     try {
@@ -312,11 +314,18 @@ export const statsCommand: Command = {
         if (errors.length) throw new ExitError(errors.join('\n'), 1);
       }
 
+      let closed = false;
+      const unwatch = onOutputClosed(process.stdout, () => (closed = true));
+      session.push(() => {
+        unwatch();
+        process.stdout.on('error', () => undefined);
+      });
       const format = a.string('format') || 'table';
       const template = format === 'table' ? DEFAULT_TABLE : format;
       const trunc = !a.bool('no-trunc');
       for (;;) {
         await new Promise((r) => setTimeout(r, 500));
+        if (closed) return SIGPIPE_STATUS;
         const table = renderTable(template, collectors.map((c) => new StatsRow(c.entry, trunc)), HEADERS);
         if (noStream) {
           ctx.out(table);
@@ -334,6 +343,7 @@ export const statsCommand: Command = {
     } finally {
       events?.destroy();
       for (const c of collectors) c.close();
+      for (const s of session) s();
     }
   },
 };
