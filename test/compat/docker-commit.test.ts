@@ -293,5 +293,12 @@ describe('docker CLI against berthd: commit, diff, export, history', () => {
     assert.match(history[0]!, /^1\.\d+MB\|squashed$/);
     assert.ok(history.slice(1).every((row) => row.startsWith('0B|')), history.join('\n'));
     await ok('rm', 'squashee');
+    // A running container: its upper dir, in use by its own mount, is read through the view too.
+    await ok('run', '-d', '--name', 'running-squashee', 'busybox', 'sh', '-c', 'echo running > /state; echo ready; sleep 300');
+    await until('the container to write', async () => (await ok('logs', 'running-squashee')).includes('ready'));
+    await berthOk('commit', '--squash', 'running-squashee', 'squashed:v2');
+    assert.equal(await ok('run', '--rm', 'squashed:v2', 'cat', '/state'), 'running\n');
+    assert.equal((await ok('inspect', '-f', '{{.State.Status}}', 'running-squashee')).trim(), 'running');
+    await ok('rm', '-f', 'running-squashee');
   });
 });
