@@ -14,7 +14,7 @@ import { readTar } from '../archive/tar-reader.js';
 import { TarWriter } from '../archive/tar-writer.js';
 import type { EventBus } from '../daemon/events.js';
 import type { Logger } from '../daemon/logger.js';
-import { Conflict } from '../errors/errors.js';
+import { Conflict, NotFound } from '../errors/errors.js';
 import { applyConfigChanges } from '../images/config-changes.js';
 import type { ImageStore } from '../images/image-store.js';
 import type { HistoryEntry, ImageConfig, RunConfig } from '../images/oci-types.js';
@@ -81,35 +81,12 @@ export async function commitContainer(deps: CommitDeps, idOrName: string, opts: 
     if (pause) await unpauseAfterCommit(deps, record.id);
   }
 
-  const now = new Date().toISOString();
-  const base = image.config;
-  const entry: HistoryEntry = { created: now, created_by: (record.config.Cmd ?? []).join(' ') };
-  if (opts.author) entry.author = opts.author;
-  if (opts.comment) entry.comment = opts.comment;
-  const baseHistory = alignedHistory(base, image.record.layers.length);
-  let layers: LayerRecord[];
-  let history: HistoryEntry[];
-  if (opts.squash) {
-    layers = [layer];
-    history = [...baseHistory.map((h) => ({ ...h, empty_layer: true })), entry];
-  } else if (layer.diffId === EMPTY_LAYER_DIFF_ID) {
-    // Nothing changed: docker adds no layer, only a history entry that says so.
-    layers = image.record.layers.map((chainId) => deps.images.layer(chainId)!);
-    history = [...baseHistory, { ...entry, empty_layer: true }];
-  } else {
-    layers = [...image.record.layers.map((chainId) => deps.images.layer(chainId)!), layer];
-    history = [...baseHistory, entry];
-  }
-  const config: ImageConfig = {
-    created: now,
-    ...(opts.author ? { author: opts.author } : {}),
-    architecture: base.architecture,
-    os: base.os,
-    ...(base.variant ? { variant: base.variant } : {}),
-    config: runConfig,
-    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-    history,
-  };
+  const parentLayers = image.record.layers.map((chainId) => {
+    const known = deps.images.layer(chainId);
+    if (!known) throw new NotFound(`layer ${chainId} of image ${image.id}: no such layer`);
+    return known;
+  });
+  const { config, layers } = committedImage(image.config, parentLayers, layer, runConfig, record.config.Cmd ?? [], opts);
   const id = await deps.images.addImage({
     config,
     layers,
@@ -136,6 +113,49 @@ async function unpauseAfterCommit(deps: CommitDeps, id: string): Promise<void> {
     // Gone or exited meanwhile: nothing is left paused.
     deps.log.warn('commit: cannot unpause the container', { id, error: String(err) });
   }
+}
+
+/**
+ * The new image's config and layers. The history entry's created_by is the container's Cmd
+ * joined by spaces, as docker writes it. A layer with nothing in it is not added, as docker
+ * does: the entry is then marked as an empty layer.
+ */
+function committedImage(
+  base: ImageConfig,
+  parentLayers: LayerRecord[],
+  layer: LayerRecord,
+  runConfig: RunConfig,
+  cmd: readonly string[],
+  opts: CommitOptions,
+): { config: ImageConfig; layers: LayerRecord[] } {
+  const now = new Date().toISOString();
+  const entry: HistoryEntry = { created: now, created_by: cmd.join(' ') };
+  if (opts.author) entry.author = opts.author;
+  if (opts.comment) entry.comment = opts.comment;
+  const baseHistory = alignedHistory(base, parentLayers.length);
+  let layers: LayerRecord[];
+  let history: HistoryEntry[];
+  if (opts.squash) {
+    layers = [layer];
+    history = [...baseHistory.map((h) => ({ ...h, empty_layer: true })), entry];
+  } else if (layer.diffId === EMPTY_LAYER_DIFF_ID) {
+    layers = parentLayers;
+    history = [...baseHistory, { ...entry, empty_layer: true }];
+  } else {
+    layers = [...parentLayers, layer];
+    history = [...baseHistory, entry];
+  }
+  const config: ImageConfig = {
+    created: now,
+    ...(opts.author ? { author: opts.author } : {}),
+    architecture: base.architecture,
+    os: base.os,
+    ...(base.variant ? { variant: base.variant } : {}),
+    config: runConfig,
+    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+    history,
+  };
+  return { config, layers };
 }
 
 /** Docker's refusals for a container whose filesystem is going away. */
