@@ -1,0 +1,103 @@
+/**
+ * Registry endpoints: pull (`POST /images/create?fromImage=`, through `daemon.pull`), push
+ * (`POST /images/{name}/push`) and `POST /auth` (docker login's check).
+ */
+import { join } from 'node:path';
+import type { Daemon } from '../../daemon/daemon.js';
+import { InvalidArgument } from '../../errors/errors.js';
+import { familiarString, isDigest, parseReference, withTag, type Reference } from '../../images/reference.js';
+import { decodeAuthHeader, normalizeAuth, type AuthConfig } from '../../registry/auth.js';
+import { LayerSources } from '../../registry/layer-sources.js';
+import { parsePlatform } from '../../registry/manifests.js';
+import { DownloadTracker, pullImage, type RegistryContext } from '../../registry/pull.js';
+import { pushImage } from '../../registry/push.js';
+import { RegistryClient } from '../../registry/registry-client.js';
+import { JsonStream, sendJson, type RequestContext, type Router } from '../router.js';
+
+const contexts = new WeakMap<Daemon, RegistryContext>();
+
+/** The daemon's registry state: layer sources, downloads under way, insecure registries. */
+export function registryContext(daemon: Daemon): RegistryContext {
+  let ctx = contexts.get(daemon);
+  if (!ctx) {
+    const options = daemon.options as { insecureRegistries?: unknown };
+    const insecure = Array.isArray(options.insecureRegistries) ? options.insecureRegistries.map(String) : [];
+    ctx = {
+      images: daemon.images,
+      sources: new LayerSources(join(daemon.options.dataRoot, 'registry')),
+      clientOptions: { insecureRegistries: insecure },
+      downloads: new DownloadTracker(),
+    };
+    contexts.set(daemon, ctx);
+  }
+  return ctx;
+}
+
+/** `POST /images/create?fromImage=&tag=&platform=`: what `daemon.pull` is set to. */
+export function pullHandler(daemon: Daemon): (ctx: RequestContext) => Promise<void> {
+  return async (ctx) => {
+    const ref = pullReference(ctx.query.get('fromImage') ?? '', ctx.query.get('tag'));
+    const platform = parsePlatform(ctx.query.get('platform'));
+    const auth = decodeAuthHeader(ctx.req.headers['x-registry-auth']);
+    const stream = new JsonStream(ctx.res!);
+    try {
+      const result = await pullImage(registryContext(daemon), ref, auth, platform, (m) => stream.write(m));
+      daemon.events.publish('image', 'pull', familiarString(result.reference), { name: familiarString(result.reference) });
+    } catch (err) {
+      // Before the first message (a manifest that is not there), a plain error answer.
+      if (!stream.started) throw err;
+      stream.error(err);
+    }
+    stream.end();
+  };
+}
+
+/** fromImage may carry its tag or digest; `tag` may be a tag or a digest. */
+export function pullReference(fromImage: string, tag: string | null): Reference {
+  if (!fromImage) throw new InvalidArgument('either fromSrc or fromImage must be given');
+  let ref = parseReference(fromImage);
+  if (tag) {
+    if (isDigest(tag)) ref = { domain: ref.domain, path: ref.path, digest: tag };
+    else ref = withTag({ domain: ref.domain, path: ref.path }, tag);
+  }
+  if (ref.tag === undefined && ref.digest === undefined) ref.tag = 'latest';
+  return ref;
+}
+
+export function registryRoutes(router: Router, daemon: Daemon): void {
+  router.add('POST', '/images/{name:.+}/push', async (ctx) => {
+    const name = ctx.params['name']!;
+    let repo = parseReference(name);
+    const tags: string[] = [];
+    const tag = ctx.query.get('tag');
+    if (tag) tags.push(tag);
+    else if (repo.tag) tags.push(repo.tag);
+    if (repo.digest) throw new InvalidArgument('cannot push a digest reference');
+    repo = { domain: repo.domain, path: repo.path };
+    const auth = decodeAuthHeader(ctx.req.headers['x-registry-auth']);
+    const stream = new JsonStream(ctx.res!);
+    try {
+      await pushImage(registryContext(daemon), repo, tags, auth, (m) => stream.write(m));
+      daemon.events.publish('image', 'push', familiarString(tags[0] ? withTag(repo, tags[0]) : repo));
+    } catch (err) {
+      if (!stream.started) throw err;
+      stream.error(err);
+    }
+    stream.end();
+  });
+
+  router.add('POST', '/auth', async (ctx) => {
+    const auth = normalizeAuth(await ctx.json<AuthConfig>({}));
+    const domain = loginDomain(auth.serveraddress);
+    await new RegistryClient(domain, auth, registryContext(daemon).clientOptions).login();
+    sendJson(ctx.res!, 200, { Status: 'Login Succeeded', IdentityToken: '' });
+  });
+}
+
+/** A login's server: 'https://index.docker.io/v1/' and '' are the Hub; URLs lose scheme and path. */
+export function loginDomain(server: string | undefined): string {
+  if (!server) return 'docker.io';
+  const host = server.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+  if (host === 'index.docker.io' || host === 'registry-1.docker.io' || host === 'docker.io') return 'docker.io';
+  return host;
+}

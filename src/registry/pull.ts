@@ -1,0 +1,379 @@
+/**
+ * Pull: a reference's manifest (through an index, for this platform), its config and the
+ * layers this engine does not have yet, with Docker's progress messages.
+ *
+ * Every byte is verified before it becomes visible: documents against the digests that name
+ * them, layers in resumable content-store ingests that commit only when digest and size match.
+ * Layers download in parallel (3 at a time) and unpack in order as each arrives; an
+ * interrupted pull leaves its partial layers in their ingests, and the next one resumes them
+ * with Range requests. The compressed layers stay in the content store, and where they came
+ * from is recorded: a layer's tar made again from its unpacked files seldom hashes to the
+ * diff id the registry's config names, so push sends these very bytes.
+ */
+import { Transform } from 'node:stream';
+import { InvalidArgument, NotFound, Unavailable } from '../errors/errors.js';
+import type { ImageStore } from '../images/image-store.js';
+import type { Descriptor, ImageConfig } from '../images/oci-types.js';
+import { MediaTypes } from '../images/oci-types.js';
+import { familiarName, familiarString, fullName, referenceString, type Reference } from '../images/reference.js';
+import type { LayerRecord } from '../metadata/schema.js';
+import { sha256Digest } from '../content/digest.js';
+import type { AuthConfig } from './auth.js';
+import type { LayerSources } from './layer-sources.js';
+import { fetchManifest, isIndexType, parseManifest, selectFromIndex, sha256, type PlatformSpec } from './manifests.js';
+import { Throttle, progressMessage, shortDigest, type ProgressSink } from './progress.js';
+import { RegistryClient, RegistryError, pullScope, readLimited, registryError, type RegistryClientOptions } from './registry-client.js';
+
+/** Layers downloaded at once, as docker's max-concurrent-downloads default. */
+export const PULL_CONCURRENCY = 3;
+/** Image configs are small documents. */
+const MAX_CONFIG_SIZE = 8 * 1024 * 1024;
+
+/** What pull and push share in one daemon. */
+export interface RegistryContext {
+  images: ImageStore;
+  sources: LayerSources;
+  clientOptions: RegistryClientOptions;
+  downloads: DownloadTracker;
+}
+
+export interface PullResult {
+  id: string;
+  /** Digest of what the reference names on the registry (an index, or the manifest). */
+  digest: string;
+  /** The reference the image was stored under. */
+  reference: Reference;
+}
+
+/** One download per blob at a time across concurrent pulls. */
+export class DownloadTracker {
+  readonly #inFlight = new Map<string, { promise: Promise<void>; users: number }>();
+
+  /** Runs `download` unless a download of `digest` is under way, which is joined instead. */
+  acquire(digest: string, download: () => Promise<void>): Promise<void> {
+    let entry = this.#inFlight.get(digest);
+    if (!entry) {
+      entry = { promise: download(), users: 0 };
+      this.#inFlight.set(digest, entry);
+      // A failed download is forgotten at once, so the next pull tries again.
+      entry.promise.catch(() => {
+        if (this.#inFlight.get(digest) === entry) this.#inFlight.delete(digest);
+      });
+    }
+    entry.users++;
+    return entry.promise;
+  }
+
+  /** Says this pull is done with `digest`. */
+  release(digest: string): void {
+    const entry = this.#inFlight.get(digest);
+    if (!entry) return;
+    entry.users--;
+    if (entry.users <= 0) this.#inFlight.delete(digest);
+  }
+}
+
+export async function pullImage(
+  ctx: RegistryContext,
+  ref: Reference,
+  auth: AuthConfig,
+  platform: PlatformSpec,
+  progress: ProgressSink,
+): Promise<PullResult> {
+  const client = new RegistryClient(ref.domain, auth, ctx.clientOptions);
+  const repository = ref.path;
+  const scopes = [pullScope(repository)];
+  const tagOrDigest = ref.digest ?? ref.tag ?? 'latest';
+
+  let top;
+  try {
+    top = await fetchManifest(client, repository, tagOrDigest, scopes, ref.digest ? { digest: ref.digest } : {});
+  } catch (err) {
+    throw pullError(err, ref);
+  }
+  let manifestDesc: Descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.length };
+  let manifestBytes = top.bytes;
+  if (isIndexType(top.mediaType)) {
+    manifestDesc = selectFromIndex(top.bytes, platform);
+    if (isIndexType(manifestDesc.mediaType)) throw new InvalidArgument(`index ${top.digest}: nested indexes are not supported`);
+    manifestBytes = (await fetchManifest(client, repository, manifestDesc.digest, scopes, manifestDesc)).bytes;
+  }
+  const manifest = parseManifest(manifestBytes, manifestDesc.digest);
+
+  progress({ status: `Pulling from ${repository}`, id: tagOrDigest });
+
+  const configBytes = await fetchSmallBlob(client, repository, manifest.config, scopes);
+  const config = parseConfig(configBytes, manifest.config.digest);
+  const diffIds = config.rootfs.diff_ids;
+  if (diffIds.length !== manifest.layers.length) {
+    throw new InvalidArgument(`image ${familiarString(ref)}: the config lists ${diffIds.length} layers, the manifest ${manifest.layers.length}`);
+  }
+  const chainIds = chainIdsOf(diffIds);
+  const imageId = manifest.config.digest;
+
+  let layers: LayerRecord[];
+  if (ctx.images.record(imageId) && chainIds.every((c) => ctx.images.layer(c))) {
+    // The image is here already: nothing to fetch, only the names to point at it.
+    layers = chainIds.map((c) => ctx.images.layer(c)!);
+  } else {
+    layers = await fetchLayers(ctx, client, ref, manifest.layers, diffIds, chainIds, scopes, progress);
+  }
+
+  const content = ctx.images.content;
+  await content.writeBlob(manifestBytes, { digest: manifestDesc.digest });
+  if (top.digest !== manifestDesc.digest) await content.writeBlob(top.bytes, { digest: top.digest });
+  const named: Reference = ref.digest ? { domain: ref.domain, path: ref.path, digest: ref.digest } : { domain: ref.domain, path: ref.path, tag: ref.tag ?? 'latest' };
+  const byDigest: Reference = { domain: ref.domain, path: ref.path, digest: top.digest };
+  const before = ctx.images.record(imageId) ? await ctx.images.resolve(imageId).catch(() => undefined) : undefined;
+  const upToDate = Boolean(before?.repoTags.includes(referenceString(named)) || (ref.digest && before?.repoDigests.includes(referenceString(named))));
+  const references = named.digest ? [named] : [named, byDigest];
+  const manifests = [...new Set([top.digest, manifestDesc.digest])];
+  const id = await ctx.images.addImageWithConfig(configBytes, { layers, references, manifests });
+  for (const [i, layer] of manifest.layers.entries()) {
+    await ctx.sources.add(diffIds[i]!, { digest: layer.digest, mediaType: layer.mediaType, size: layer.size }, fullName(ref)).catch(() => undefined);
+  }
+
+  progress({ status: `Digest: ${top.digest}` });
+  progress({ status: `Status: ${upToDate ? 'Image is up to date' : 'Downloaded newer image'} for ${familiarString(named)}` });
+  return { id, digest: top.digest, reference: named };
+}
+
+/** Docker's words for a manifest the registry does not have, or will not show. */
+function pullError(err: unknown, ref: Reference): unknown {
+  if (!(err instanceof RegistryError)) return err;
+  if (err.hasCode('MANIFEST_UNKNOWN') || (err.status === 404 && !err.hasCode('NAME_UNKNOWN'))) {
+    return new NotFound(`manifest for ${familiarString(ref)} not found: ${err.message}`, { cause: err });
+  }
+  if (err.status === 401 || err.status === 403 || err.hasCode('NAME_UNKNOWN') || err.hasCode('DENIED') || err.hasCode('UNAUTHORIZED')) {
+    return new NotFound(`pull access denied for ${familiarName(ref)}, repository does not exist or may require 'docker login': ${err.message}`, { cause: err });
+  }
+  return err;
+}
+
+function chainIdsOf(diffIds: string[]): string[] {
+  const out: string[] = [];
+  for (const diffId of diffIds) out.push(out.length ? sha256Digest(`${out[out.length - 1]} ${diffId}`) : diffId);
+  return out;
+}
+
+function parseConfig(bytes: Buffer, digest: string): ImageConfig {
+  let config: ImageConfig;
+  try {
+    config = JSON.parse(bytes.toString('utf8')) as ImageConfig;
+  } catch (err) {
+    throw new InvalidArgument(`image config ${digest}: not valid JSON`, { cause: err });
+  }
+  if (!config?.rootfs || !Array.isArray(config.rootfs.diff_ids) || config.rootfs.diff_ids.some((d) => typeof d !== 'string' || !/^sha256:[a-f0-9]{64}$/.test(d))) {
+    throw new InvalidArgument(`image config ${digest}: it has no valid rootfs.diff_ids`);
+  }
+  return config;
+}
+
+/** A config: small, read whole, verified against its descriptor. */
+async function fetchSmallBlob(client: RegistryClient, repository: string, desc: Descriptor, scopes: string[]): Promise<Buffer> {
+  if (desc.size > MAX_CONFIG_SIZE) throw new InvalidArgument(`blob ${desc.digest}: ${desc.size} bytes is too large for an image config`);
+  const res = await client.request('GET', `/v2/${repository}/blobs/${desc.digest}`, { scopes });
+  if (!res.ok) throw await registryError(res, `fetching blob ${desc.digest}`);
+  const bytes = await readLimited(res, desc.size, `blob ${desc.digest}`);
+  const digest = sha256(bytes);
+  if (digest !== desc.digest) throw new InvalidArgument(`blob ${desc.digest}: digest mismatch: the registry sent content that hashes to ${digest}`);
+  if (bytes.length !== desc.size) throw new InvalidArgument(`blob ${desc.digest}: the registry sent ${bytes.length} bytes, its descriptor says ${desc.size}`);
+  return bytes;
+}
+
+async function fetchLayers(
+  ctx: RegistryContext,
+  client: RegistryClient,
+  ref: Reference,
+  descs: Descriptor[],
+  diffIds: string[],
+  chainIds: string[],
+  scopes: string[],
+  progress: ProgressSink,
+): Promise<LayerRecord[]> {
+  const content = ctx.images.content;
+  const missing: number[] = [];
+  for (const [i, desc] of descs.entries()) {
+    checkLayerType(desc);
+    const id = shortDigest(desc.digest);
+    if (ctx.images.layer(chainIds[i]!)) progress({ status: 'Already exists', progressDetail: {}, id });
+    else {
+      missing.push(i);
+      progress({ status: 'Pulling fs layer', progressDetail: {}, id });
+    }
+  }
+  for (const i of missing.slice(PULL_CONCURRENCY)) progress({ status: 'Waiting', progressDetail: {}, id: shortDigest(descs[i]!.digest) });
+
+  const abort = new AbortController();
+  const slots = new Semaphore(PULL_CONCURRENCY);
+  const acquired = new Set<string>();
+  const downloads = new Map<number, Promise<void>>();
+  for (const i of missing) {
+    const desc = descs[i]!;
+    const id = shortDigest(desc.digest);
+    acquired.add(desc.digest);
+    const p = ctx.downloads.acquire(desc.digest, () =>
+      slots.run(() => downloadLayer(client, ref.path, desc, scopes, content, abort.signal, (current, done) => {
+        if (done === 'verifying') progress({ status: 'Verifying Checksum', progressDetail: {}, id });
+        else if (done === 'complete') progress({ status: 'Download complete', progressDetail: {}, id });
+        else progress(progressMessage('Downloading', id, current, desc.size));
+      })),
+    );
+    // Failures are seen where the layer is awaited; this keeps them from being unhandled.
+    p.catch(() => undefined);
+    downloads.set(i, p);
+  }
+
+  const records: LayerRecord[] = [];
+  try {
+    for (const [i, desc] of descs.entries()) {
+      const existing = ctx.images.layer(chainIds[i]!);
+      const download = downloads.get(i);
+      if (!download && existing) {
+        records.push(existing);
+        continue;
+      }
+      await download;
+      const id = shortDigest(desc.digest);
+      const parent = i > 0 ? records[i - 1]!.chainId : undefined;
+      records.push(await extractLayer(ctx, desc, parent, diffIds[i]!, id, progress));
+      progress({ status: 'Pull complete', progressDetail: {}, id });
+    }
+  } catch (err) {
+    abort.abort(err);
+    // Wait for every download to stop, so no ingest is left open (kept bytes stay resumable).
+    await Promise.allSettled(downloads.values());
+    throw err;
+  } finally {
+    for (const digest of acquired) ctx.downloads.release(digest);
+  }
+  return records;
+}
+
+function checkLayerType(desc: Descriptor): void {
+  const known: string[] = [
+    MediaTypes.ociLayer,
+    MediaTypes.ociLayerGzip,
+    MediaTypes.ociLayerZstd,
+    MediaTypes.dockerLayerGzip,
+    MediaTypes.dockerLayerForeign,
+    'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+  ];
+  if (!known.includes(desc.mediaType)) throw new InvalidArgument(`layer ${desc.digest}: unsupported media type "${desc.mediaType}"`);
+}
+
+async function extractLayer(ctx: RegistryContext, desc: Descriptor, parent: string | undefined, diffId: string, id: string, progress: ProgressSink): Promise<LayerRecord> {
+  const content = ctx.images.content;
+  const throttle = new Throttle();
+  let current = 0;
+  progress(progressMessage('Extracting', id, 0, desc.size));
+  const counted = content.openBlob(desc.digest).pipe(
+    new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        current += chunk.length;
+        if (throttle.ready()) progress(progressMessage('Extracting', id, current, desc.size));
+        done(null, chunk);
+      },
+    }),
+  );
+  const record = await ctx.images.unpackLayer(counted, parent, diffId);
+  progress(progressMessage('Extracting', id, desc.size, desc.size));
+  return record;
+}
+
+type DownloadEvent = 'progress' | 'verifying' | 'complete';
+
+/**
+ * Downloads a blob into the content store through the resumable ingest `pull-<digest>`:
+ * bytes kept from an interrupted download are asked for no more (Range), the commit checks
+ * digest and size. A broken connection keeps the bytes; wrong bytes throw them away.
+ */
+async function downloadLayer(
+  client: RegistryClient,
+  repository: string,
+  desc: Descriptor,
+  scopes: string[],
+  content: ImageStore['content'],
+  signal: AbortSignal,
+  report: (current: number, event: DownloadEvent) => void,
+): Promise<void> {
+  if (await content.info(desc.digest)) {
+    report(desc.size, 'complete');
+    return;
+  }
+  const ref = `pull-${desc.digest}`;
+  const expected = { digest: desc.digest, size: desc.size };
+  let writer = await content.ingest(ref, expected);
+  try {
+    if (writer.offset < desc.size) {
+      const resumeFrom = writer.offset;
+      const res = await client.request('GET', `/v2/${repository}/blobs/${desc.digest}`, {
+        scopes,
+        signal,
+        headers: resumeFrom > 0 ? { Range: `bytes=${resumeFrom}-` } : {},
+      });
+      if (!res.ok) throw await registryError(res, `fetching blob ${desc.digest}`);
+      if (resumeFrom > 0 && res.status !== 206) {
+        // The registry sent the whole blob: start the ingest over.
+        await writer.abort();
+        writer = await content.ingest(ref, expected);
+      }
+      const throttle = new Throttle();
+      if (!res.body) throw new Unavailable(`fetching blob ${desc.digest}: the registry sent no body`);
+      const reader = res.body.getReader();
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          await writer.write(Buffer.from(value));
+          if (throttle.ready()) report(writer.offset, 'progress');
+        }
+      } catch (err) {
+        await reader.cancel().catch(() => undefined);
+        if (err instanceof InvalidArgument) throw err;
+        if (signal.aborted) throw signal.reason ?? err;
+        throw new Unavailable(`fetching blob ${desc.digest}: the connection broke after ${writer.offset} of ${desc.size} bytes: ${causeMessage(err)}`, { cause: err });
+      }
+      report(writer.offset, 'progress');
+      if (writer.offset < desc.size) {
+        throw new Unavailable(`fetching blob ${desc.digest}: the registry ended the download after ${writer.offset} of ${desc.size} bytes`);
+      }
+    }
+    report(writer.offset, 'verifying');
+    // Checks digest and size; on a mismatch the bytes are thrown away, nothing is stored.
+    await writer.commit();
+    report(desc.size, 'complete');
+  } catch (err) {
+    // Wrong bytes are dropped; bytes cut short by the network are kept for a resume.
+    if (err instanceof InvalidArgument) await writer.abort().catch(() => undefined);
+    else await writer.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+function causeMessage(err: unknown): string {
+  const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+/** At most `n` tasks at once, started in the order asked for. */
+export class Semaphore {
+  #free: number;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(n: number) {
+    this.#free = n;
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free++;
+    }
+  }
+}
