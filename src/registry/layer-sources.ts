@@ -17,6 +17,8 @@ export interface BlobSource {
   digest: string;
   mediaType: string;
   size: number;
+  /** The blob's uncompressed digest when it is not the diff id it is recorded under (a tar made again). */
+  diffId?: string;
   /** 'domain/path' of the repositories known to hold the blob. */
   repositories: string[];
 }

@@ -3,16 +3,17 @@
  * repository, or compressed and uploaded), its config, then a Docker schema 2 manifest under
  * the tag, with Docker's progress messages.
  *
- * A pulled layer is uploaded as the blob it was pulled as. Other layers (built, committed)
- * are gzipped from their tar made again from the unpacked files; that tar must hash to the
- * diff id the config names, or the registry would hold an image that cannot be pulled. The
- * compressed digest is recorded per diff id, so the next push of the layer is a HEAD hit.
+ * A pulled layer is uploaded as the blob it was pulled as. Other layers (built, committed,
+ * loaded) are gzipped from their tar made again from the unpacked files. When that tar does
+ * not hash to the diff id the config names (a loaded tar made by another tool), the config
+ * is pushed with the new diff ids, so the registry never holds an image that cannot be
+ * pulled. The compressed digest is recorded per diff id, so the next push is a HEAD hit.
  */
 import { randomUUID } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
-import { InvalidArgument, NotFound, Unavailable } from '../errors/errors.js';
+import { NotFound, Unavailable } from '../errors/errors.js';
 import type { Descriptor, Manifest } from '../images/oci-types.js';
 import { MediaTypes } from '../images/oci-types.js';
 import { familiarName, fullName, referenceString, withTag, type Reference } from '../images/reference.js';
@@ -60,9 +61,14 @@ export async function pushImage(ctx: RegistryContext, repo: Reference, tags: str
       if (!layer) throw new NotFound(`image ${image.id}: layer ${chainId} is missing`);
       return layer;
     });
-    const descriptors = await pushLayers(ctx, client, repo, layers, progress);
-    const configBytes = await ctx.images.content.readBlob(image.id);
-    const configDesc: Descriptor = { mediaType: MediaTypes.dockerConfig, size: configBytes.length, digest: image.id };
+    const pushed = await pushLayers(ctx, client, repo, layers, progress);
+    const descriptors = pushed.map((p) => p.desc);
+    const localConfig = await ctx.images.content.readBlob(image.id);
+    const rewritten = pushed.some((p, i) => p.diffId !== layers[i]!.diffId);
+    // A layer whose tar could not be made again byte for byte went up as the tar made now:
+    // the config pushed names those diff ids (the image gets another id on the registry).
+    const configBytes = rewritten ? withDiffIds(localConfig, pushed.map((p) => p.diffId)) : localConfig;
+    const configDesc: Descriptor = { mediaType: MediaTypes.dockerConfig, size: configBytes.length, digest: sha256(configBytes) };
     await pushConfig(client, repo, configDesc, configBytes);
     const manifest: Manifest = { schemaVersion: 2, mediaType: MediaTypes.dockerManifest, config: configDesc, layers: descriptors };
     // Indented with three spaces, as docker writes its manifests.
@@ -75,12 +81,14 @@ export async function pushImage(ctx: RegistryContext, repo: Reference, tags: str
     });
     if (!res.ok) throw await registryError(res);
     await res.body?.cancel().catch(() => undefined);
-    await ctx.images.content.writeBlob(bytes, { digest });
-    await ctx.images.addImageWithConfig(configBytes, {
-      layers,
-      references: [{ domain: repo.domain, path: repo.path, digest }],
-      manifests: [digest],
-    });
+    if (!rewritten) {
+      await ctx.images.content.writeBlob(bytes, { digest });
+      await ctx.images.addImageWithConfig(configBytes, {
+        layers,
+        references: [{ domain: repo.domain, path: repo.path, digest }],
+        manifests: [digest],
+      });
+    }
     progress({ status: `${tag}: digest: ${digest} size: ${bytes.length}` });
     progress({ aux: { Tag: tag, Digest: digest, Size: bytes.length } });
     results.push({ tag, digest, size: bytes.length });
@@ -97,14 +105,26 @@ async function tagsOf(ctx: RegistryContext, repo: Reference): Promise<string[]> 
   return [...tags].sort();
 }
 
-/** Pushes the layers top first, as docker lists them; returns their descriptors bottom first. */
-async function pushLayers(ctx: RegistryContext, client: RegistryClient, repo: Reference, layers: LayerRecord[], progress: ProgressSink): Promise<Descriptor[]> {
+/** A layer on the registry: its descriptor and the digest of its uncompressed tar. */
+interface PushedLayer {
+  desc: Descriptor;
+  diffId: string;
+}
+
+function withDiffIds(config: Buffer, diffIds: string[]): Buffer {
+  const doc = JSON.parse(config.toString('utf8')) as { rootfs: { diff_ids: string[] } };
+  doc.rootfs.diff_ids = diffIds;
+  return Buffer.from(JSON.stringify(doc));
+}
+
+/** Pushes the layers top first, as docker lists them; returns them bottom first. */
+async function pushLayers(ctx: RegistryContext, client: RegistryClient, repo: Reference, layers: LayerRecord[], progress: ProgressSink): Promise<PushedLayer[]> {
   const order = [...layers.keys()].reverse();
   for (const i of order) progress({ status: 'Preparing', progressDetail: {}, id: shortDigest(layers[i]!.diffId) });
   for (const i of order.slice(PUSH_CONCURRENCY)) progress({ status: 'Waiting', progressDetail: {}, id: shortDigest(layers[i]!.diffId) });
   const slots = new Semaphore(PUSH_CONCURRENCY);
   // The same layer twice in one image is pushed once.
-  const byDiffId = new Map<string, Promise<Descriptor>>();
+  const byDiffId = new Map<string, Promise<PushedLayer>>();
   const tasks = order.map((i) => {
     const layer = layers[i]!;
     let task = byDiffId.get(layer.diffId);
@@ -117,16 +137,19 @@ async function pushLayers(ctx: RegistryContext, client: RegistryClient, repo: Re
   const results = await Promise.allSettled(tasks.map(([, t]) => t));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
-  const out: Descriptor[] = new Array<Descriptor>(layers.length);
-  tasks.forEach(([i], n) => (out[i] = (results[n] as PromiseFulfilledResult<Descriptor>).value));
+  const out: PushedLayer[] = new Array<PushedLayer>(layers.length);
+  tasks.forEach(([i], n) => (out[i] = (results[n] as PromiseFulfilledResult<PushedLayer>).value));
   return out;
 }
 
-async function pushLayer(ctx: RegistryContext, client: RegistryClient, repo: Reference, layer: LayerRecord, progress: ProgressSink): Promise<Descriptor> {
+async function pushLayer(ctx: RegistryContext, client: RegistryClient, repo: Reference, layer: LayerRecord, progress: ProgressSink): Promise<PushedLayer> {
   const id = shortDigest(layer.diffId);
   const target = fullName(repo);
   const known = await ctx.sources.get(layer.diffId);
-  const descOf = (b: BlobSource): Descriptor => ({ mediaType: manifestLayerType(b.mediaType), size: b.size, digest: b.digest });
+  const descOf = (b: BlobSource): PushedLayer => ({
+    desc: { mediaType: manifestLayerType(b.mediaType), size: b.size, digest: b.digest },
+    diffId: b.diffId ?? layer.diffId,
+  });
 
   // 1. The registry may have it already, under this repository.
   for (const blob of known.slice(0, 4)) {
@@ -158,6 +181,7 @@ async function pushLayer(ctx: RegistryContext, client: RegistryClient, repo: Ref
   const mediaType = kept ? manifestLayerType(kept.mediaType) : MediaTypes.dockerLayerGzip;
   try {
     const desc: Descriptor = { mediaType, size: blob.size, digest: blob.digest };
+    const diffId: string = kept ? (kept.diffId ?? layer.diffId) : 'diffId' in blob && typeof blob.diffId === 'string' ? blob.diffId : layer.diffId;
     if (await blobExists(client, repo.path, blob.digest)) {
       progress({ status: 'Layer already exists', progressDetail: {}, id });
     } else {
@@ -177,8 +201,9 @@ async function pushLayer(ctx: RegistryContext, client: RegistryClient, repo: Ref
       progress(progressMessage('Pushing', id, blob.size, blob.size));
       progress({ status: 'Pushed', progressDetail: {}, id });
     }
-    await ctx.sources.add(layer.diffId, { digest: blob.digest, mediaType, size: blob.size }, target);
-    return desc;
+    const source = { digest: blob.digest, mediaType, size: blob.size, ...(diffId !== layer.diffId ? { diffId } : {}) };
+    await ctx.sources.add(layer.diffId, source, target);
+    return { desc, diffId };
   } finally {
     // A layer compressed for this push is not kept (docker's classic store keeps none): the
     // recorded digest makes the next push a HEAD hit.
@@ -193,10 +218,11 @@ function manifestLayerType(mediaType: string): string {
 }
 
 /**
- * The layer's tar, gzipped into the content store. The tar is made again from the unpacked
- * layer and must hash to the layer's diff id.
+ * The layer's tar made again from the unpacked layer, gzipped into the content store, with
+ * the digest of the tar (the diff id it has now: a tar from elsewhere, loaded or imported,
+ * is seldom made again byte for byte).
  */
-async function compressLayer(ctx: RegistryContext, layer: LayerRecord): Promise<{ digest: string; size: number }> {
+async function compressLayer(ctx: RegistryContext, layer: LayerRecord): Promise<{ digest: string; size: number; diffId: string }> {
   const content = ctx.images.content;
   const tar = diffLayer(ctx.images.snapshots.upperDir(layer.chainId));
   const hash = createHash('sha256');
@@ -208,10 +234,7 @@ async function compressLayer(ctx: RegistryContext, layer: LayerRecord): Promise<
   try {
     for await (const chunk of gzip as Readable) await writer.write(chunk as Buffer);
     const diffId = `sha256:${hash.digest('hex')}`;
-    if (diffId !== layer.diffId) {
-      throw new InvalidArgument(`layer ${layer.diffId}: its files make a tar that hashes to ${diffId}; it cannot be pushed as it was pulled or loaded`);
-    }
-    return await writer.commit();
+    return { ...(await writer.commit()), diffId };
   } catch (err) {
     await writer.abort().catch(() => undefined);
     throw err;
