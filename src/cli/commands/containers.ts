@@ -347,7 +347,7 @@ export function naturalCompare(a: string, b: string): number {
 
 export const containerInspectCommand: Command = {
   spec: {
-    usage: 'container inspect [OPTIONS] CONTAINER [CONTAINER...]',
+    usage: 'inspect [OPTIONS] CONTAINER [CONTAINER...]',
     description: 'Display detailed information on one or more containers',
     args: { min: 1 },
     flags: [
@@ -383,7 +383,7 @@ export const containerInspectCommand: Command = {
 
 export const containerPruneCommand: Command = {
   spec: {
-    usage: 'container prune [OPTIONS]',
+    usage: 'prune [OPTIONS]',
     description: 'Remove all stopped containers',
     args: { max: 0 },
     flags: [

@@ -10,6 +10,7 @@ import { ellipsis } from '../format/display-width.js';
 import { quote } from '../format/go-fmt.js';
 import { compileTemplate } from '../format/go-template.js';
 import { renderTable } from '../format/table.js';
+import { asStruct } from '../format/go-value.js';
 import { humanSize, timeAgo, truncateId } from '../format/units.js';
 import { filterArgs, joinHostPort } from './containers.js';
 
@@ -102,9 +103,9 @@ export const psCommand: Command = {
         throw new ExitError(`failed to parse template: ${(err as Error).message.replace(/^template parsing error: /, '')}`, 1);
       }
       try {
-        template.execute(new ContainerRow(emptySummary(), true, Date.now(), () => (usesSize = true)));
+        template.execute(containerContext(new ContainerRow(emptySummary(), true, Date.now(), () => (usesSize = true)), true));
       } catch (err) {
-        throw new ExitError(`failed to execute template: ${(err as Error).message}`, 1);
+        throw new ExitError(`failed to execute template: ${(err as Error).message.replace(/^template parsing error: /, '')}`, 1);
       }
       if (!quiet && !size && !a.has('size') && usesSize) size = true;
     }
@@ -118,7 +119,7 @@ export const psCommand: Command = {
     });
     const now = Date.now();
     const trunc = !a.bool('no-trunc');
-    const rows = list.map((c) => new ContainerRow(c, trunc, now));
+    const rows = list.map((c) => containerContext(new ContainerRow(c, trunc, now)));
     ctx.out(renderTable(containerFormat(format, quiet, size), rows, HEADERS));
     return 0;
   },
@@ -252,13 +253,22 @@ export class ContainerRow {
     return [p.os ?? 'unknown', p.architecture ?? 'unknown', p.variant].filter(Boolean).join('/');
   }
 
-  /** `{{json .}}`: every field, keys sorted, as docker marshals its context. */
-  toJSON(): Record<string, unknown> {
-    const keys = ['Command', 'CreatedAt', 'ID', 'Image', 'Labels', 'LocalVolumes', 'Mounts', 'Names', 'Networks', 'Platform', 'Ports', 'RunningFor', 'Size', 'State', 'Status'] as const;
-    const out: Record<string, unknown> = {};
-    for (const k of keys) out[k] = this[k];
-    return out;
-  }
+}
+
+const CONTEXT_FIELDS = ['Command', 'CreatedAt', 'ID', 'Image', 'Labels', 'LocalVolumes', 'Mounts', 'Names', 'Networks', 'Platform', 'Ports', 'RunningFor', 'Size', 'State', 'Status'] as const;
+
+/**
+ * A row as templates see docker's *formatter.ContainerContext: its fields (in the sorted
+ * order `{{json .}}` prints them), the Label method, and docker's type name in errors.
+ * `lazySize`: Size stays a getter, so running a template over it shows whether it uses Size.
+ */
+export function containerContext(row: ContainerRow, lazySize = false): object {
+  const fields: Record<string, unknown> = {};
+  for (const k of CONTEXT_FIELDS) if (!(lazySize && k === 'Size')) fields[k] = row[k];
+  fields['Label'] = (name: string) => row.Label(name);
+  const ctx = asStruct(fields, '*formatter.ContainerContext');
+  if (lazySize) Object.defineProperty(ctx, 'Size', { get: () => row.Size, enumerable: true });
+  return ctx;
 }
 
 /** Go's time.Time.String() in the local zone: "2024-01-02 15:04:05 +0100 CET". */

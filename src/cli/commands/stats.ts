@@ -9,6 +9,7 @@ import { ApiError } from '../../client/engine-client.js';
 import { parseArgs } from '../args.js';
 import type { CliContext, Command } from '../command.js';
 import { ExitError } from '../command.js';
+import { asStruct } from '../format/go-value.js';
 import { renderTable } from '../format/table.js';
 import { bytesSize, humanSize, truncateId } from '../format/units.js';
 import { onOutputClosed, SIGPIPE_STATUS } from '../terminal.js';
@@ -141,18 +142,22 @@ export class StatsRow {
     return this.#s.isInvalid ? '--' : String(this.#s.pidsCurrent);
   }
 
-  toJSON(): Record<string, string> {
-    return {
-      BlockIO: this.BlockIO,
-      CPUPerc: this.CPUPerc,
-      Container: this.Container,
-      ID: this.ID,
-      MemPerc: this.MemPerc,
-      MemUsage: this.MemUsage,
-      Name: this.Name,
-      NetIO: this.NetIO,
-      PIDs: this.PIDs,
-    };
+  /** The row as templates see docker's *container.statsContext (fields sorted as its JSON). */
+  context(): object {
+    return asStruct(
+      {
+        BlockIO: this.BlockIO,
+        CPUPerc: this.CPUPerc,
+        Container: this.Container,
+        ID: this.ID,
+        MemPerc: this.MemPerc,
+        MemUsage: this.MemUsage,
+        Name: this.Name,
+        NetIO: this.NetIO,
+        PIDs: this.PIDs,
+      },
+      '*container.statsContext',
+    );
   }
 }
 
@@ -326,7 +331,7 @@ export const statsCommand: Command = {
       for (;;) {
         await new Promise((r) => setTimeout(r, 500));
         if (closed) return SIGPIPE_STATUS;
-        const table = renderTable(template, collectors.map((c) => new StatsRow(c.entry, trunc)), HEADERS);
+        const table = renderTable(template, collectors.map((c) => new StatsRow(c.entry, trunc).context()), HEADERS);
         if (noStream) {
           ctx.out(table);
           break;
