@@ -259,13 +259,18 @@ async function runContainer(ctx: CliContext, a: ParsedArgs, parsed: ParsedContai
 
     let stream: HijackedStream | undefined;
     if (attach) {
-      stream = await attachStream(ctx, session, id, {
-        stdin: config.AttachStdin,
-        stdout: config.AttachStdout,
-        stderr: config.AttachStderr,
-        tty: config.Tty,
-        detachKeys: a.string('detach-keys') || undefined,
-      });
+      try {
+        stream = await attachStream(ctx, session, id, {
+          stdin: config.AttachStdin,
+          stdout: config.AttachStdout,
+          stderr: config.AttachStderr,
+          tty: config.Tty,
+          detachKeys: a.string('detach-keys') || undefined,
+        });
+      } catch (err) {
+        // Not a failure of the flags or of create: docker reports it plainly, status 1.
+        throw new ExitError(errorText(err), 1);
+      }
     }
 
     const waiter = await waitExitOrRemoved(ctx, id, parsed.hostConfig.AutoRemove);
