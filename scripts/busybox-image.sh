@@ -51,6 +51,6 @@ GROUP
 printf 'root:*::0:::::\nnobody:*::0:::::\n' > "$rootfs/etc/shadow"
 chmod 640 "$rootfs/etc/shadow"
 
-version=$("$busybox" 2>&1 | head -1 | awk '{print $2}')
+version=$("$busybox" 2>&1 | sed -n '1s/^BusyBox \([^ ]*\).*/\1/p')
 tar --numeric-owner --owner=0 --group=0 -C "$rootfs" -cf - . |
   "$here/bin/berth" "$@" import -c 'CMD ["sh"]' -m "BusyBox ${version} from the host's static busybox" - busybox:latest

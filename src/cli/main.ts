@@ -15,6 +15,8 @@ const ps: Loader = () => import('./commands/ps.js');
 const logs: Loader = () => import('./commands/logs.js');
 const stats: Loader = () => import('./commands/stats.js');
 const exec: Loader = () => import('./commands/exec.js');
+const commit: Loader = () => import('./commands/commit.js');
+const registry: Loader = () => import('./commands/registry.js');
 
 /** `name` and `container name` both, as docker has them. */
 function containerCommand(name: string, loader: Loader, exportName: string): Array<[string, [Loader, string]]> {
@@ -67,6 +69,15 @@ const COMMANDS: Record<string, [Loader, string]> = {
     ...containerCommand('logs', logs, 'logsCommand'),
     ...containerCommand('stats', stats, 'statsCommand'),
     ...containerCommand('exec', exec, 'execCommand'),
+    ...containerCommand('commit', commit, 'commitCommand'),
+    ...containerCommand('diff', commit, 'diffCommand'),
+    ...containerCommand('export', commit, 'exportCommand'),
+    ['pull', [registry, 'pullCommand']],
+    ['image pull', [registry, 'pullCommand']],
+    ['push', [registry, 'pushCommand']],
+    ['image push', [registry, 'pushCommand']],
+    ['login', [registry, 'loginCommand']],
+    ['logout', [registry, 'logoutCommand']],
     ['ps', [ps, 'psCommand']],
     ['container ls', [ps, 'psCommand']],
     ['container list', [ps, 'psCommand']],

@@ -14,7 +14,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { containerRoutes } from '../api/routes/containers.js';
+import { commitRoutes } from '../api/routes/commit.js';
 import { execRoutes } from '../api/routes/exec.js';
+import { pullHandler, registryRoutes } from '../api/routes/registry.js';
 import { imageRoutes } from '../api/routes/images.js';
 import { hostFacts, systemRoutes } from '../api/routes/system.js';
 import { Router, type RequestContext } from '../api/router.js';
@@ -103,6 +105,9 @@ export class Daemon {
     imageRoutes(router, daemon);
     containerRoutes(router, daemon);
     execRoutes(router, daemon);
+    commitRoutes(router, daemon);
+    registryRoutes(router, daemon);
+    daemon.pull = pullHandler(daemon);
     // Containers that ran on while the daemon was down are found again before the API answers.
     await daemon.containers.reconcile();
     await daemon.#removeOrphanSnapshots();
