@@ -62,11 +62,16 @@ export class EventBus {
         const wanted = filters.get(name);
         return !wanted || wanted.some((w) => values.includes(w));
       };
+      // A container filter keeps only that container's events; an image filter keeps the
+      // image's own events and those of containers made from it, as Docker's do.
+      const actor = [e.Actor.ID, e.Actor.Attributes['name'] ?? ''];
       return (
         want('type', [e.Type]) &&
         want('event', [e.Action, e.Action.split(':')[0]!]) &&
-        (e.Type !== 'container' || want('container', [e.Actor.ID, e.Actor.Attributes['name'] ?? ''])) &&
-        (e.Type !== 'image' || want('image', [e.Actor.ID, e.Actor.Attributes['name'] ?? '']))
+        (!filters.has('container') || (e.Type === 'container' && want('container', actor))) &&
+        (!filters.has('image') ||
+          (e.Type === 'image' && want('image', actor)) ||
+          (e.Type === 'container' && want('image', [e.Actor.Attributes['image'] ?? ''])))
       );
     };
     res.writeHead(200, { 'Content-Type': 'application/json' });

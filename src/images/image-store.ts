@@ -77,6 +77,11 @@ export class ImageStore {
   readonly #meta: MetadataStore<MetadataV1>;
   readonly #configs = new Map<string, ImageConfig>();
   #containers: () => ContainerUsage[] = () => [];
+  /**
+   * Layers unpacked for an image not yet added (a pull or import under way): garbage
+   * collection must not take them. Counted, as two pulls may share a layer.
+   */
+  readonly #pinned = new Map<string, number>();
 
   constructor(content: ContentStore, snapshots: Snapshotter, meta: MetadataStore<MetadataV1>) {
     this.#content = content;
@@ -208,6 +213,7 @@ export class ImageStore {
           if (!(isBerthError(err) && err instanceof AlreadyExists)) throw err;
         }
       }
+      this.#pinned.set(chainId, (this.#pinned.get(chainId) ?? 0) + 1);
       const existing = this.#meta.read().layers[chainId];
       return existing ?? { chainId, diffId, ...(parent ? { parent } : {}), size };
     } finally {
@@ -243,6 +249,7 @@ export class ImageStore {
       };
       for (const ref of image.references ?? []) state.references[referenceString(ref)] = id;
     });
+    this.unpin(image.layers.map((l) => l.chainId));
     return id;
   }
 
@@ -438,9 +445,18 @@ export class ImageStore {
     return removed;
   }
 
-  /** Chain ids that something outside images and containers holds on to (builds, pulls). */
+  /** Chain ids that something outside images and containers holds on to (pulls, imports). */
   #extraLayerRoots(): string[] {
-    return [];
+    return [...this.#pinned.keys()];
+  }
+
+  /** Lets garbage collection take layers an abandoned pull or import had unpacked. */
+  unpin(chainIds: string[]): void {
+    for (const chainId of chainIds) {
+      const n = (this.#pinned.get(chainId) ?? 0) - 1;
+      if (n > 0) this.#pinned.set(chainId, n);
+      else this.#pinned.delete(chainId);
+    }
   }
 
   /** `docker image prune`: dangling images, or with `all` every image no container uses. */

@@ -72,6 +72,16 @@ async function committed(snapshots: OverlaySnapshotter): Promise<string[]> {
 }
 
 describe('image store', () => {
+  it('garbage collection leaves alone a layer unpacked for an image not yet added (a pull under way)', async () => {
+    const { store, snapshots } = await freshStore();
+    const layer = await store.unpackLayer(Readable.from(await tar({ 'in-flight': 'x' })), undefined);
+    await store.collectLayers();
+    assert.ok((await committed(snapshots)).includes(`committed:${layer.chainId}`), 'a layer in flight was collected');
+    store.unpin([layer.chainId]);
+    await store.collectLayers();
+    assert.ok(!(await committed(snapshots)).includes(`committed:${layer.chainId}`), 'an abandoned layer was kept');
+  });
+
   it('unpacks a layer once, keyed by its chain id, and verifies the diff id', async () => {
     const { store, snapshots } = await freshStore();
     const bytes = await tar({ 'a.txt': 'hello\n' });
