@@ -14,6 +14,11 @@ export interface AttachOptions {
   tty: boolean;
   /** The key sequence that detaches (ctrl-p ctrl-q by default); empty disables it. */
   detachKeys: Buffer;
+  /**
+   * Leave the client open when the output ends: the caller ends it once the exit is recorded
+   * (an exec's client asks for the exit code as soon as it sees the end).
+   */
+  keepClientOpen?: boolean;
 }
 
 /** Docker's --detach-keys: `ctrl-p,ctrl-q`, `a`, `ctrl-@`, `ctrl-[` ... */
@@ -63,7 +68,7 @@ export function bridge(client: Duplex, shim: Socket, opts: AttachOptions): Promi
       }
     });
     shim.on('end', () => {
-      client.end();
+      if (!opts.keepClientOpen) client.end();
       finish('exited');
     });
     shim.on('error', () => {

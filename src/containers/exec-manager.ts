@@ -141,9 +141,13 @@ export class ExecManager {
       stderr: exec.config.AttachStderr !== false,
       tty,
       detachKeys: parseDetachKeys(exec.config.DetachKeys),
+      keepClientOpen: true,
     };
     const how = await bridge(socket, shim, attach);
-    if (how === 'exited') await exited;
+    if (how === 'exited') {
+      await exited;
+      socket.end();
+    }
   }
 
   async resize(id: string, height: number, width: number): Promise<void> {
