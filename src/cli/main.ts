@@ -16,6 +16,7 @@ const logs: Loader = () => import('./commands/logs.js');
 const stats: Loader = () => import('./commands/stats.js');
 const exec: Loader = () => import('./commands/exec.js');
 const commit: Loader = () => import('./commands/commit.js');
+const cp: Loader = () => import('./commands/cp.js');
 const registry: Loader = () => import('./commands/registry.js');
 
 /** `name` and `container name` both, as docker has them. */
@@ -70,6 +71,7 @@ const COMMANDS: Record<string, [Loader, string]> = {
     ...containerCommand('stats', stats, 'statsCommand'),
     ...containerCommand('exec', exec, 'execCommand'),
     ...containerCommand('commit', commit, 'commitCommand'),
+    ...containerCommand('cp', cp, 'cpCommand'),
     ...containerCommand('diff', commit, 'diffCommand'),
     ...containerCommand('export', commit, 'exportCommand'),
     ['pull', [registry, 'pullCommand']],

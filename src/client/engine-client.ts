@@ -4,7 +4,7 @@
  */
 import { request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 
 export const CLIENT_API_VERSION = '1.47';
 
@@ -76,7 +76,8 @@ export class EngineClient {
         headers['Content-Type'] ??= 'application/json';
       }
       if (Buffer.isBuffer(payload)) headers['Content-Length'] = String(payload.length);
-      const req = request({ socketPath: this.socketPath, method, path: this.path(path, opts.query), headers, agent: false });
+      // No agent: a CLI makes a call or two, and an agent's set-up costs start-up time.
+      const req = request({ createConnection: () => connect(this.socketPath), method, path: this.path(path, opts.query), headers });
       req.on('error', (err) => reject(connectError(err, this.socketPath)));
       req.on('response', (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }));
       if (isReadable(payload)) {
@@ -127,8 +128,7 @@ export class EngineClient {
     return new Promise((resolve, reject) => {
       const body = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
       const req = request({
-        socketPath: this.socketPath,
-        agent: false,
+        createConnection: () => connect(this.socketPath),
         method,
         path: this.path(path, opts.query),
         headers: {

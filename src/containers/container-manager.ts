@@ -16,7 +16,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { Conflict, InvalidArgument, NotFound, NotModified, Unavailable, errnoCode, isBerthError } from '../errors/errors.js';
+import { Conflict, InvalidArgument, NotFound, NotModified, Unavailable, isBerthError } from '../errors/errors.js';
 import type { EventBus } from '../daemon/events.js';
 import type { Logger } from '../daemon/logger.js';
 import type { ImageStore } from '../images/image-store.js';
@@ -28,6 +28,7 @@ import { connectAttach, controlShim, launchShim, readExit, readShimPid } from '.
 import { mountAll, unmountAll } from '../snapshots/overlay-snapshotter.js';
 import { bridge, type AttachOptions } from './attach.js';
 import { writeContainerFiles } from './container-files.js';
+import { isAlive } from '../util/process.js';
 import {
   checkName,
   checkRestartPolicy,
@@ -768,14 +769,6 @@ function startError(err: unknown): Error {
   return new Unavailable(`failed to create task for container: OCI runtime create failed: ${message}: unknown`);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoCode(err) === 'EPERM';
-  }
-}
 
 function withTimeout(promise: Promise<void>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {

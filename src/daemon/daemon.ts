@@ -14,6 +14,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { containerRoutes } from '../api/routes/containers.js';
+import { archiveRoutes } from '../api/routes/archive.js';
 import { commitRoutes } from '../api/routes/commit.js';
 import { execRoutes } from '../api/routes/exec.js';
 import { pullHandler, registryRoutes } from '../api/routes/registry.js';
@@ -23,6 +24,7 @@ import { Router, type RequestContext } from '../api/router.js';
 import { listenUnix, type ApiServer } from '../api/server.js';
 import { LocalContentStore } from '../content/content-store.js';
 import { Unavailable, errnoCode } from '../errors/errors.js';
+import { isAlive } from '../util/process.js';
 import { ContainerManager } from '../containers/container-manager.js';
 import { ExecManager } from '../containers/exec-manager.js';
 import { ImageStore, type ContainerUsage } from '../images/image-store.js';
@@ -105,6 +107,7 @@ export class Daemon {
     imageRoutes(router, daemon);
     containerRoutes(router, daemon);
     execRoutes(router, daemon);
+    archiveRoutes(router, daemon);
     commitRoutes(router, daemon);
     registryRoutes(router, daemon);
     daemon.pull = pullHandler(daemon);
@@ -273,14 +276,6 @@ async function claimPidFile(path: string): Promise<void> {
   await handle.close();
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoCode(err) === 'EPERM';
-  }
-}
 
 async function cgroupVersion(): Promise<string> {
   try {

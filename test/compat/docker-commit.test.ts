@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { lgetxattr } from '../../src/native/native.js';
-import { TestDaemon, busyboxLayout, cliMain, sleep, tarOf } from '../helpers/berthd.js';
+import { TestDaemon, cliMain, sleep } from '../helpers/berthd.js';
 
 let daemon: TestDaemon;
 let scratch: string;
@@ -17,11 +17,7 @@ let scratch: string;
 before(async () => {
   daemon = await TestDaemon.start();
   scratch = mkdtempSync(join(tmpdir(), 'berth-commit-'));
-  const tar = join(scratch, 'busybox.tar');
-  tarOf(busyboxLayout, tar);
-  const r = await daemon.docker(['load', '-i', tar]);
-  assert.equal(r.code, 0, r.stderr);
-  assert.equal((await daemon.docker(['tag', 'busybox:1.38.0-musl', 'busybox:latest'])).code, 0);
+  await daemon.loadBusybox();
 });
 
 after(async () => {

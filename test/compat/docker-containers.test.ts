@@ -2,12 +2,11 @@
 // isolation, -d with logs, stop/start, `stop $(docker ps -q)`, -it in a real pty, a daemon
 // killed while containers run, and an image in use refused by rmi.
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TestDaemon, busyboxLayout, run, sleep, tarOf } from '../helpers/berthd.js';
+import { TestDaemon, run, runInPty, sleep } from '../helpers/berthd.js';
 
 let daemon: TestDaemon;
 let scratch: string;
@@ -15,11 +14,7 @@ let scratch: string;
 before(async () => {
   daemon = await TestDaemon.start();
   scratch = mkdtempSync(join(tmpdir(), 'berth-run-'));
-  const tar = join(scratch, 'busybox.tar');
-  tarOf(busyboxLayout, tar);
-  const r = await daemon.docker(['load', '-i', tar]);
-  assert.equal(r.code, 0, r.stderr);
-  assert.equal((await daemon.docker(['tag', 'busybox:1.38.0-musl', 'busybox:latest'])).code, 0);
+  await daemon.loadBusybox();
 });
 
 after(async () => {
@@ -165,14 +160,10 @@ describe('docker CLI against berthd: containers', () => {
   });
 
   it('-it is a real terminal: tty, window size, and the exit code', async () => {
-    const script = spawnSync(
-      'script',
-      ['-qec', `stty rows 33 cols 101; docker run -it --rm busybox sh -c 'tty; stty size; exit 5'`, '/dev/null'],
-      { env: daemon.env, encoding: 'utf8', timeout: 30_000 },
-    );
-    assert.equal(script.status, 5, `${script.stdout}\n${script.stderr}`);
-    assert.match(script.stdout, /\/dev\/pts\/\d+/);
-    assert.match(script.stdout, /33 101/);
+    const r = await runInPty(`stty rows 33 cols 101; docker run -it --rm busybox sh -c 'tty; stty size; exit 5'`, daemon.env);
+    assert.equal(r.status, 5, r.stdout);
+    assert.match(r.stdout, /\/dev\/pts\/\d+/);
+    assert.match(r.stdout, /33 101/);
   });
 
   it('keeps containers running and logging through a daemon kill -9, then manages them', async () => {

@@ -1,25 +1,17 @@
 // `docker events` against berthd: a container filter keeps only that container's events.
 import * as assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TestDaemon, busyboxLayout, tarOf } from '../helpers/berthd.js';
+import { TestDaemon } from '../helpers/berthd.js';
 
 let daemon: TestDaemon;
-let scratch: string;
 
 before(async () => {
   daemon = await TestDaemon.start();
-  scratch = mkdtempSync(join(tmpdir(), 'berth-events-'));
-  const tar = join(scratch, 'busybox.tar');
-  tarOf(busyboxLayout, tar);
-  assert.equal((await daemon.docker(['load', '-i', tar])).code, 0);
+  await daemon.loadBusybox();
 });
 
 after(async () => {
   await daemon?.cleanup();
-  rmSync(scratch, { recursive: true, force: true });
 });
 
 describe('docker events against berthd', () => {

@@ -2,29 +2,20 @@
 // and exit code come back, -d runs it in the background, -i feeds stdin, -t is a real pty, and a
 // stopped or paused container refuses it with Docker's 409.
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TestDaemon, busyboxLayout, sleep, tarOf } from '../helpers/berthd.js';
+import { TestDaemon, runInPty, sleep } from '../helpers/berthd.js';
 
 let daemon: TestDaemon;
-let scratch: string;
 
 before(async () => {
   daemon = await TestDaemon.start();
-  scratch = mkdtempSync(join(tmpdir(), 'berth-exec-'));
-  const tar = join(scratch, 'busybox.tar');
-  tarOf(busyboxLayout, tar);
-  assert.equal((await daemon.docker(['load', '-i', tar])).code, 0);
+  await daemon.loadBusybox();
   const r = await daemon.docker(['run', '-d', '--name', 'box', 'busybox:1.38.0-musl', 'sleep', '300']);
   assert.equal(r.code, 0, r.stderr);
 });
 
 after(async () => {
   await daemon?.cleanup();
-  rmSync(scratch, { recursive: true, force: true });
 });
 
 async function docker(args: string[], input?: string) {
@@ -67,13 +58,9 @@ describe('docker exec against berthd', () => {
     assert.match(r.stdout + r.stderr, /executable file not found/);
   });
 
-  it('-it gets a real terminal', () => {
-    const r = spawnSync('script', ['-qec', `stty rows 21 cols 77; docker exec -it box sh -c 'tty; stty size; exit 6'`, '/dev/null'], {
-      env: daemon.env,
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
-    assert.equal(r.status, 6, r.stdout + r.stderr);
+  it('-it gets a real terminal', async () => {
+    const r = await runInPty(`stty rows 21 cols 77; docker exec -it box sh -c 'tty; stty size; exit 6'`, daemon.env);
+    assert.equal(r.status, 6, `${r.stdout}\n${daemon.log.slice(-3000)}`);
     assert.match(r.stdout, /\/dev\/pts\/\d+/);
     assert.match(r.stdout, /21 77/);
   });

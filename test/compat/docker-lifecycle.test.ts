@@ -2,27 +2,18 @@
 // killer, kill -s, pause/unpause, rename, top, stats, logs options, attach, restart policies
 // across a daemon restart, and the default log rotation.
 import * as assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TestDaemon, busyboxLayout, run, sleep, tarOf } from '../helpers/berthd.js';
+import { TestDaemon, run, sleep } from '../helpers/berthd.js';
 
 let daemon: TestDaemon;
-let scratch: string;
 
 before(async () => {
   daemon = await TestDaemon.start();
-  scratch = mkdtempSync(join(tmpdir(), 'berth-life-'));
-  const tar = join(scratch, 'busybox.tar');
-  tarOf(busyboxLayout, tar);
-  assert.equal((await daemon.docker(['load', '-i', tar])).code, 0);
-  assert.equal((await daemon.docker(['tag', 'busybox:1.38.0-musl', 'busybox'])).code, 0);
+  await daemon.loadBusybox();
 });
 
 after(async () => {
   await daemon?.cleanup();
-  rmSync(scratch, { recursive: true, force: true });
 });
 
 async function docker(...args: string[]) {

@@ -139,6 +139,19 @@ export class TestDaemon {
     rmSync(this.root, { recursive: true, force: true });
   }
 
+  /**
+   * Loads the official busybox image (busybox:1.38.0-musl) through the docker CLI, as the
+   * tests that run containers need it, and tags it busybox:latest.
+   */
+  async loadBusybox(): Promise<void> {
+    const tar = join(this.root, 'busybox-layout.tar');
+    tarOf(busyboxLayout, tar);
+    for (const args of [['load', '-i', tar], ['tag', 'busybox:1.38.0-musl', 'busybox:latest']]) {
+      const r = await this.docker(args);
+      if (r.code !== 0) throw new Error(`docker ${args.join(' ')} failed: ${r.stderr}`);
+    }
+  }
+
   berth(args: string[], opts: { input?: string | Buffer; timeoutMs?: number } = {}): Promise<RunResult> {
     return run(process.execPath, [cliMain, ...args], { env: this.env, ...opts });
   }
@@ -197,6 +210,29 @@ export function run(
     });
     child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input);
+  });
+}
+
+/**
+ * Runs a shell command line in a pseudo-terminal (util-linux `script`), for `-it` tests.
+ * Its stdin stays open until the command ends: `script` ends the session early when its
+ * stdin reaches EOF, which would race the command.
+ */
+export function runInPty(commandLine: string, env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<{ status: number | null; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qec', commandLine, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${commandLine} timed out in its pty; output so far: ${stdout}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      child.stdin.destroy();
+      resolve({ status, stdout });
+    });
   });
 }
 

@@ -12,7 +12,7 @@ import type { CreateRequest, WaitCondition } from '../../containers/container-ma
 import { formatLogLine, readLogs } from '../../containers/log-reader.js';
 import { frame, StdStream } from '../../containers/stdcopy.js';
 import { processArgs } from '../../runtime/oci-spec.js';
-import { labelsMatch } from './images.js';
+import { CONFIG_DEFAULTS, labelsMatch } from './images.js';
 import { checkFilterNames, compareVersions, parseFilters, queryBool, sendJson, type RequestContext, type Router } from '../router.js';
 
 const run = promisify(execFile);
@@ -344,18 +344,7 @@ export function inspect(daemon: Daemon, c: ContainerRecord): Record<string, unkn
     },
     GraphDriver: { Name: 'overlay2', Data: { MergedDir: containers.rootfs(c.id), UpperDir: upper } },
     Mounts: [],
-    Config: {
-      Hostname: c.config.Hostname ?? '',
-      Domainname: '',
-      User: '',
-      AttachStdin: false,
-      AttachStdout: false,
-      AttachStderr: false,
-      Tty: false,
-      OpenStdin: false,
-      StdinOnce: false,
-      ...c.config,
-    },
+    Config: { ...CONFIG_DEFAULTS, ...c.config },
     NetworkSettings: { Bridge: '', SandboxID: '', SandboxKey: '', Ports: {}, Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: '', Networks: networks(c) },
   };
 }

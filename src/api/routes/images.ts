@@ -172,6 +172,19 @@ async function importRoute(ctx: RequestContext, daemon: Daemon, fromSrc: string)
   stream.end();
 }
 
+/** The fields of Docker's container Config that inspect always shows, at their zero values. */
+export const CONFIG_DEFAULTS = {
+  Hostname: '',
+  Domainname: '',
+  User: '',
+  AttachStdin: false,
+  AttachStdout: false,
+  AttachStderr: false,
+  Tty: false,
+  OpenStdin: false,
+  StdinOnce: false,
+} as const;
+
 export function inspectImage(daemon: Daemon, image: Image): Record<string, unknown> {
   const config = image.config;
   const layers = image.record.layers;
@@ -186,15 +199,7 @@ export function inspectImage(daemon: Daemon, image: Image): Record<string, unkno
     DockerVersion: config.docker_version ?? '',
     Author: config.author ?? '',
     Config: {
-      Hostname: '',
-      Domainname: '',
-      User: '',
-      AttachStdin: false,
-      AttachStdout: false,
-      AttachStderr: false,
-      Tty: false,
-      OpenStdin: false,
-      StdinOnce: false,
+      ...CONFIG_DEFAULTS,
       Env: null,
       Cmd: null,
       Image: '',

@@ -1,0 +1,11 @@
+import { errnoCode } from '../errors/errors.js';
+
+/** Whether a process with this pid exists (EPERM: it exists, owned by someone else). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === 'EPERM';
+  }
+}
