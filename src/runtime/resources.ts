@@ -31,10 +31,18 @@ export interface CgroupFeatures {
 
 /** The host's cgroup setup: v2 (unified) or v1, and whether swap can be limited. */
 export function cgroupFeatures(root = '/sys/fs/cgroup'): CgroupFeatures {
-  const v2 = existsSync(`${root}/cgroup.controllers`);
-  const swap = v2 ? true : existsSync(`${root}/memory/memory.memsw.limit_in_bytes`);
-  return { v2, swap, cpuCount: cpus().length };
+  // The host's cgroups do not change under a running daemon: looked at once per root.
+  let features = detected.get(root);
+  if (!features) {
+    const v2 = existsSync(`${root}/cgroup.controllers`);
+    const swap = v2 ? true : existsSync(`${root}/memory/memory.memsw.limit_in_bytes`);
+    features = { v2, swap, cpuCount: cpus().length };
+    detected.set(root, features);
+  }
+  return features;
 }
+
+const detected = new Map<string, CgroupFeatures>();
 
 const MIN_MEMORY = 6 * 1024 * 1024;
 
