@@ -3,10 +3,14 @@
  * (`POST /images/{name}/push`) and `POST /auth` (docker login's check).
  */
 import { join } from 'node:path';
+import { once } from 'node:events';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Daemon } from '../../daemon/daemon.js';
 import { InvalidArgument } from '../../errors/errors.js';
 import { familiarString, isDigest, parseReference, withTag, type Reference } from '../../images/reference.js';
 import { decodeAuthHeader, normalizeAuth, type AuthConfig } from '../../registry/auth.js';
+import { resolveSaveItems, saveArchive } from '../../images/save.js';
 import { LayerSources } from '../../registry/layer-sources.js';
 import { parsePlatform } from '../../registry/manifests.js';
 import { DownloadTracker, pullImage, type RegistryContext } from '../../registry/pull.js';
@@ -86,12 +90,47 @@ export function registryRoutes(router: Router, daemon: Daemon): void {
     stream.end();
   });
 
+  // `docker save`: one image per path, or any number as repeated `names`.
+  router.add('GET', '/images/get', (ctx) => saveRoute(ctx, daemon, ctx.query.getAll('names')));
+  router.add('GET', '/images/{name:.+}/get', (ctx) => saveRoute(ctx, daemon, [ctx.params['name']!]));
+
   router.add('POST', '/auth', async (ctx) => {
     const auth = normalizeAuth(await ctx.json<AuthConfig>({}));
     const domain = loginDomain(auth.serveraddress);
     await new RegistryClient(domain, auth, registryContext(daemon).clientOptions).login();
     sendJson(ctx.res!, 200, { Status: 'Login Succeeded', IdentityToken: '' });
   });
+}
+
+/**
+ * Streams the archive of `names`. The 200 goes out with the archive's first bytes, so an
+ * image missing or a layer unreadable while it is prepared is still a plain error answer.
+ */
+async function saveRoute(ctx: RequestContext, daemon: Daemon, names: string[]): Promise<void> {
+  const items = await resolveSaveItems(daemon.images, names);
+  const sources = registryContext(daemon).sources;
+  const archive = saveArchive(daemon.images, items, {
+    scratchRoot: daemon.scratchDir,
+    // Only blobs that carry the diff id as it is (not a tar made again for a push).
+    keptBlobs: async (diffId) => (await sources.get(diffId)).filter((b) => !b.diffId).map((b) => ({ digest: b.digest, size: b.size })),
+  });
+  await firstBytes(archive);
+  const res = ctx.res!;
+  res.writeHead(200, { 'Content-Type': 'application/x-tar' });
+  try {
+    await pipeline(archive, res);
+  } catch (err) {
+    // The 200 is out: a failure can only cut the stream short.
+    daemon.log.warn('save: the archive was cut short', { names, error: String(err) });
+    res.destroy();
+  }
+  for (const item of items) daemon.events.publish('image', 'save', item.image.id);
+}
+
+/** Resolves once `stream` has bytes to read (or has ended); rejects with its error before that. */
+async function firstBytes(stream: Readable): Promise<void> {
+  if (stream.readableLength > 0 || stream.readableEnded) return;
+  await Promise.race([once(stream, 'readable'), once(stream, 'end')]);
 }
 
 /** A login's server: 'https://index.docker.io/v1/' and '' are the Hub; URLs lose scheme and path. */
