@@ -45,6 +45,10 @@ export interface DaemonOptions {
   /** The API socket's path. */
   socketPath: string;
   pidFile: string;
+  /** `--insecure-registry`: host, host:port or CIDR reached over plain HTTP (loopback always is). */
+  insecureRegistries?: string[];
+  /** `--registry-mirror`: URLs a pull tries, in order, before the registry itself. */
+  registryMirrors?: string[];
 }
 
 export class Daemon {

@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import { BerthError } from '../errors/errors.js';
+import { normalizeMirror, validateInsecureRegistry } from '../registry/registry-config.js';
 import { Daemon } from './daemon.js';
 import { createLogger, isLogLevel, type LogLevel } from './logger.js';
 import { BERTH_VERSION } from './version.js';
@@ -17,6 +18,8 @@ Options:
       --exec-root string      Root directory for execution state files (default "/run/berth")
   -H, --host string           Daemon socket to listen on (default "unix:///run/berth/berth.sock")
   -p, --pidfile string        Path to use for daemon PID file (default "<exec-root>/berthd.pid")
+      --insecure-registry list  Enable insecure registry communication (host[:port] or CIDR; repeatable)
+      --registry-mirror list    Preferred registry mirror, for any registry (repeatable)
   -l, --log-level string      Set the logging level ("debug"|"info"|"warn"|"error") (default "info")
   -v, --version               Print version information and quit
 `;
@@ -27,10 +30,12 @@ interface Flags {
   host: string | undefined;
   pidFile: string | undefined;
   logLevel: LogLevel;
+  insecureRegistries: string[];
+  registryMirrors: string[];
 }
 
 function parseFlags(argv: string[]): Flags {
-  const flags: Flags = { dataRoot: '/var/lib/berth', execRoot: '/run/berth', host: undefined, pidFile: undefined, logLevel: 'info' };
+  const flags: Flags = { dataRoot: '/var/lib/berth', execRoot: '/run/berth', host: undefined, pidFile: undefined, logLevel: 'info', insecureRegistries: [], registryMirrors: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const eq = arg.indexOf('=');
@@ -46,6 +51,8 @@ function parseFlags(argv: string[]): Flags {
       case '--exec-root': flags.execRoot = value(); break;
       case '-H': case '--host': flags.host = value(); break;
       case '-p': case '--pidfile': flags.pidFile = value(); break;
+      case '--insecure-registry': flags.insecureRegistries.push(checked(validateInsecureRegistry, value())); break;
+      case '--registry-mirror': flags.registryMirrors.push(checked(normalizeMirror, value())); break;
       case '-l': case '--log-level': {
         const level = value();
         if (!isLogLevel(level)) fail(`unable to parse logging level: ${level}`);
@@ -63,6 +70,15 @@ function parseFlags(argv: string[]): Flags {
     }
   }
   return flags;
+}
+
+/** A flag's value through its check; a bad one ends berthd with the check's message. */
+function checked(check: (v: string) => string, v: string): string {
+  try {
+    return check(v);
+  } catch (err) {
+    fail(err instanceof Error ? err.message : String(err));
+  }
 }
 
 function fail(message: string): never {
@@ -83,7 +99,8 @@ async function main(): Promise<void> {
   let daemon: Daemon;
   try {
     daemon = await Daemon.start(
-      { dataRoot: flags.dataRoot, execRoot: flags.execRoot, socketPath, pidFile: flags.pidFile ?? join(flags.execRoot, 'berthd.pid') },
+      { dataRoot: flags.dataRoot, execRoot: flags.execRoot, socketPath, pidFile: flags.pidFile ?? join(flags.execRoot, 'berthd.pid'),
+        insecureRegistries: flags.insecureRegistries, registryMirrors: flags.registryMirrors },
       log,
     );
   } catch (err) {

@@ -35,6 +35,8 @@ export interface RegistryContext {
   sources: LayerSources;
   clientOptions: RegistryClientOptions;
   downloads: DownloadTracker;
+  /** Told when a mirror could not serve a pull (which then tries the next, or the registry). */
+  onMirrorError?: (mirror: string, err: unknown) => void;
 }
 
 export interface PullResult {
@@ -80,17 +82,10 @@ export async function pullImage(
   platform: PlatformSpec,
   progress: ProgressSink,
 ): Promise<PullResult> {
-  const client = new RegistryClient(ref.domain, auth, ctx.clientOptions);
   const repository = ref.path;
   const scopes = [pullScope(repository)];
   const tagOrDigest = ref.digest ?? ref.tag ?? 'latest';
-
-  let top;
-  try {
-    top = await fetchManifest(client, repository, tagOrDigest, scopes, ref.digest ? { digest: ref.digest } : {});
-  } catch (err) {
-    throw pullError(err, ref);
-  }
+  const { client, top } = await resolveEndpoint(ctx, ref, auth, tagOrDigest, scopes);
   let manifestDesc: Descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.length };
   let manifestBytes = top.bytes;
   if (isIndexType(top.mediaType)) {
@@ -139,6 +134,36 @@ export async function pullImage(
 }
 
 /** Docker's words for a manifest the registry does not have, or will not show. */
+/**
+ * Where the pull reads from: the first mirror that has the reference's manifest, else the
+ * registry itself. A mirror that fails in any way (down, 404, 5xx) only passes the turn to
+ * the next; the registry's own error is the one reported. Mirrors get no credentials: those
+ * belong to the registry.
+ */
+async function resolveEndpoint(
+  ctx: RegistryContext,
+  ref: Reference,
+  auth: AuthConfig,
+  tagOrDigest: string,
+  scopes: string[],
+): Promise<{ client: RegistryClient; top: Awaited<ReturnType<typeof fetchManifest>> }> {
+  const expected = ref.digest ? { digest: ref.digest } : {};
+  for (const mirror of ctx.clientOptions.config?.mirrors ?? []) {
+    try {
+      const client = new RegistryClient(ref.domain, {}, { ...ctx.clientOptions, endpoint: mirror });
+      return { client, top: await fetchManifest(client, ref.path, tagOrDigest, scopes, expected) };
+    } catch (err) {
+      ctx.onMirrorError?.(mirror, err);
+    }
+  }
+  const client = new RegistryClient(ref.domain, auth, ctx.clientOptions);
+  try {
+    return { client, top: await fetchManifest(client, ref.path, tagOrDigest, scopes, expected) };
+  } catch (err) {
+    throw pullError(err, ref);
+  }
+}
+
 function pullError(err: unknown, ref: Reference): unknown {
   if (!(err instanceof RegistryError)) return err;
   if (err.hasCode('MANIFEST_UNKNOWN') || (err.status === 404 && !err.hasCode('NAME_UNKNOWN'))) {

@@ -8,6 +8,7 @@
 import { Readable } from 'node:stream';
 import { BerthError, Forbidden, InvalidArgument, Unavailable } from '../errors/errors.js';
 import { basicHeader, hasCredentials, parseChallenges, type AuthConfig, type Challenge } from './auth.js';
+import { RegistryConfig } from './registry-config.js';
 
 const HUB_DOMAIN = 'docker.io';
 const HUB_REGISTRY_HOST = 'registry-1.docker.io';
@@ -15,6 +16,10 @@ const HUB_REGISTRY_HOST = 'registry-1.docker.io';
 export interface RegistryClientOptions {
   /** Registries (host or host:port) reached over plain HTTP, as `--insecure-registry`. */
   insecureRegistries?: readonly string[];
+  /** The daemon's registry settings (insecure registries and CIDRs, mirrors); made from insecureRegistries when absent. */
+  config?: RegistryConfig;
+  /** Another address that serves the registry's repositories (a mirror), as 'http://127.0.0.1:5001/'. */
+  endpoint?: string;
 }
 
 /** One error from a registry's `{"errors":[{code,message,detail}]}` body. */
@@ -57,8 +62,10 @@ function hostOf(domain: string): string {
 
 /** 'http://127.0.0.1:5000' or 'https://registry.example.com'. */
 export function registryBaseUrl(domain: string, opts: RegistryClientOptions = {}): string {
+  if (opts.endpoint) return opts.endpoint.replace(/\/+$/, '');
   const host = registryHost(domain);
-  const insecure = isLoopback(domain) || (opts.insecureRegistries ?? []).some((r) => r === domain || r === hostOf(domain));
+  const config = opts.config ?? new RegistryConfig({ insecureRegistries: opts.insecureRegistries ?? [] });
+  const insecure = isLoopback(domain) || config.isInsecure(domain);
   return `${insecure ? 'http' : 'https'}://${host}`;
 }
 

@@ -12,6 +12,7 @@ import { familiarString, isDigest, parseReference, withTag, type Reference } fro
 import { decodeAuthHeader, normalizeAuth, type AuthConfig } from '../../registry/auth.js';
 import { resolveSaveItems, saveArchive } from '../../images/save.js';
 import { LayerSources } from '../../registry/layer-sources.js';
+import { RegistryConfig } from '../../registry/registry-config.js';
 import { parsePlatform } from '../../registry/manifests.js';
 import { DownloadTracker, pullImage, type RegistryContext } from '../../registry/pull.js';
 import { pushImage } from '../../registry/push.js';
@@ -24,17 +25,22 @@ const contexts = new WeakMap<Daemon, RegistryContext>();
 export function registryContext(daemon: Daemon): RegistryContext {
   let ctx = contexts.get(daemon);
   if (!ctx) {
-    const options = daemon.options as { insecureRegistries?: unknown };
-    const insecure = Array.isArray(options.insecureRegistries) ? options.insecureRegistries.map(String) : [];
+    const config = registryConfigOf(daemon);
     ctx = {
       images: daemon.images,
       sources: new LayerSources(join(daemon.options.dataRoot, 'registry')),
-      clientOptions: { insecureRegistries: insecure },
+      clientOptions: { config },
       downloads: new DownloadTracker(),
+      onMirrorError: (mirror, err) => daemon.log.info('pull: the mirror cannot serve it, trying the next', { mirror, error: String(err) }),
     };
     contexts.set(daemon, ctx);
   }
   return ctx;
+}
+
+/** The daemon's registry settings, from `--insecure-registry` and `--registry-mirror` (checked when berthd starts). */
+export function registryConfigOf(daemon: Daemon): RegistryConfig {
+  return new RegistryConfig({ insecureRegistries: daemon.options.insecureRegistries ?? [], registryMirrors: daemon.options.registryMirrors ?? [] });
 }
 
 /** `POST /images/create?fromImage=&tag=&platform=`: what `daemon.pull` is set to. */
