@@ -42,7 +42,8 @@ import type { Readable } from 'node:stream';
 
 import { readTar, type TarHeader } from '../archive/tar-reader.js';
 import { InvalidArgument, errnoCode, isBerthError } from '../errors/errors.js';
-import { S_IFIFO, lsetxattr, mknod } from '../native/native.js';
+import { S_IFIFO, mknod } from '../native/native.js';
+import { setEntryXattrs } from '../snapshots/apply-layer.js';
 import { archiveEntryPath, cleanPath, dirName, joinPath } from './archive-path.js';
 import { O_PATH, closeQuietly, errnoText, fdPath, openIn, removeAt } from './archive-root.js';
 
@@ -68,8 +69,6 @@ export interface ExtractResult {
   skippedDevices: string[];
 }
 
-/** Overlayfs's own xattrs: never taken from an archive. */
-const OVERLAY_XATTR_PREFIX = 'trusted.overlay.';
 /** Parent directory descriptors kept at once. */
 const MAX_CACHED_DIRS = 256;
 
@@ -272,16 +271,7 @@ class Extractor {
   }
 
   #xattrs(path: string, header: TarHeader): void {
-    for (const [name, value] of Object.entries(header.xattrs)) {
-      if (name.startsWith(OVERLAY_XATTR_PREFIX)) continue;
-      try {
-        lsetxattr(path, name, value);
-      } catch (err) {
-        // As moby: a filesystem or kernel that does not take an attribute is not fatal.
-        const code = errnoCode(err);
-        if (code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EPERM') throw err;
-      }
-    }
+    setEntryXattrs(path, header);
   }
 
   /** moby refuses a symlink whose target, read from where it sits, climbs out of the extraction directory. */

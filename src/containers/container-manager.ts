@@ -277,9 +277,7 @@ export class ContainerManager {
         ...logLimits(record.hostConfig),
         terminal: record.config.Tty === true,
         stdin: record.config.OpenStdin === true,
-        // As Docker: a client's end of input closes the container's stdin only without a TTY;
-        // with one, a client that detaches leaves the shell running.
-        stdinOnce: record.config.StdinOnce === true && record.config.Tty !== true,
+        stdinOnce: record.config.StdinOnce === true,
       });
       this.#watchExit(id);
       // Attach requests made before start (docker run) join now, before the process runs.
@@ -331,11 +329,16 @@ export class ContainerManager {
     // The start request carries the error; waiters just see the code (as the docker CLI expects).
     this.#resolveWaiters(id, ['next-exit', 'not-running'], { StatusCode: code, Error: null });
     // Docker removes an --rm container whose start failed; the CLI waits for that.
-    if (this.get(id).hostConfig.AutoRemove) {
-      setImmediate(() => {
-        this.remove(id, { force: true }).catch((err: unknown) => this.#log.warn('auto-remove failed', { id, error: String(err) }));
-      });
-    }
+    if (this.get(id).hostConfig.AutoRemove) setImmediate(() => this.#autoRemove(id));
+  }
+
+  /** --rm: remove after the exit; a client waiting for the removal hears of a failure too. */
+  #autoRemove(id: string): void {
+    this.remove(id, { force: true }).catch((err: unknown) => {
+      this.#log.warn('auto-remove failed', { id, error: String(err) });
+      const exitCode = this.all().find((c) => c.id === id)?.state.ExitCode ?? 0;
+      this.#resolveWaiters(id, ['removed'], { StatusCode: exitCode, Error: { Message: `removing the container: ${String(err)}` } });
+    });
   }
 
   // ---- exit ----
@@ -406,9 +409,7 @@ export class ContainerManager {
     if (oomKilled) this.#events.publish('container', 'oom', id, { image: record.image, name: record.name.slice(1) });
     this.#resolveWaiters(id, ['next-exit', 'not-running'], { StatusCode: exitCode, Error: error ? { Message: error } : null });
     if (record.hostConfig.AutoRemove) {
-      setImmediate(() => {
-        this.remove(id, { force: true }).catch((err: unknown) => this.#log.warn('auto-remove failed', { id, error: String(err) }));
-      });
+      setImmediate(() => this.#autoRemove(id));
     } else if (restart) {
       const delay = Math.min(100 * 2 ** Math.min(record.restartCount, 10), 60_000);
       this.#restartTimers.set(
@@ -547,11 +548,10 @@ export class ContainerManager {
       c.state = { ...c.state, Status: 'removing' };
     });
     this.#unwatch(id);
-    // After a handled exit runc has deleted the container already and its root is unmounted.
-    if (record.state.Running || record.state.Status === 'removing') {
-      await this.runc.delete(id, true).catch(() => undefined);
-      await unmountAll(this.rootfs(id)).catch(() => undefined);
-    }
+    // After a handled exit runc has deleted the container already; the unmount there may have
+    // found the root still busy, so it is tried again here.
+    if (record.state.Running || record.state.Status === 'removing') await this.runc.delete(id, true).catch(() => undefined);
+    await unmountAll(this.rootfs(id)).catch(() => undefined);
     await this.#images.snapshots.remove(id).catch((err: unknown) => {
       if (!(err instanceof NotFound)) throw err;
     });

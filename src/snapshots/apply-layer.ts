@@ -342,15 +342,23 @@ class LayerApplier {
   }
 
   #setXattrs(path: string, header: TarHeader): void {
-    for (const [name, value] of Object.entries(header.xattrs)) {
-      if (name.startsWith(OVERLAY_XATTR_PREFIX)) continue;
-      try {
-        lsetxattr(path, name, value);
-      } catch (err) {
-        // As docker: a filesystem or kernel that does not take an attribute is not fatal.
-        const code = errnoCode(err);
-        if (code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EPERM') throw err;
-      }
+    setEntryXattrs(path, header);
+  }
+}
+
+/**
+ * Sets a tar entry's extended attributes on `path` (not following a symlink), except
+ * overlayfs's own, which an archive must not set.
+ */
+export function setEntryXattrs(path: string, header: TarHeader): void {
+  for (const [name, value] of Object.entries(header.xattrs)) {
+    if (name.startsWith(OVERLAY_XATTR_PREFIX)) continue;
+    try {
+      lsetxattr(path, name, value);
+    } catch (err) {
+      // As docker: a filesystem or kernel that does not take an attribute is not fatal.
+      const code = errnoCode(err);
+      if (code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EPERM') throw err;
     }
   }
 }

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TestDaemon, run, runInPty, sleep } from '../helpers/berthd.js';
+import { TestDaemon, run, runInPty, sleep, until } from '../helpers/berthd.js';
 
 let daemon: TestDaemon;
 let scratch: string;
@@ -26,20 +26,10 @@ async function docker(...args: string[]) {
   return daemon.docker(args, { timeoutMs: 30_000 });
 }
 
-async function ok(...args: string[]): Promise<string> {
-  const r = await docker(...args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')} failed (${r.code}): ${r.stderr}\n${daemon.log.slice(-3000)}`);
-  return r.stdout;
+function ok(...args: string[]): Promise<string> {
+  return daemon.dockerOk(...args);
 }
 
-async function until(what: string, test: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await test()) return;
-    await sleep(50);
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 describe('docker CLI against berthd: containers', () => {
   it('run --rm prints the output and passes the exit code through', async () => {

@@ -3,7 +3,7 @@
 // across a daemon restart, and the default log rotation.
 import * as assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { TestDaemon, run, sleep } from '../helpers/berthd.js';
+import { TestDaemon, run, sleep, until } from '../helpers/berthd.js';
 
 let daemon: TestDaemon;
 
@@ -20,20 +20,10 @@ async function docker(...args: string[]) {
   return daemon.docker(args, { timeoutMs: 30_000 });
 }
 
-async function ok(...args: string[]): Promise<string> {
-  const r = await docker(...args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')} failed (${r.code}): ${r.stderr}\n${daemon.log.slice(-2000)}`);
-  return r.stdout;
+function ok(...args: string[]): Promise<string> {
+  return daemon.dockerOk(...args);
 }
 
-async function until(what: string, test: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await test()) return;
-    await sleep(50);
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 describe('docker CLI against berthd: the container lifecycle', () => {
   it('--init runs an init as pid 1 that reaps and forwards signals', async () => {

@@ -152,6 +152,13 @@ export class TestDaemon {
     }
   }
 
+  /** Runs the docker CLI and fails (with the daemon's recent log) unless it exits 0; its stdout. */
+  async dockerOk(...args: string[]): Promise<string> {
+    const r = await this.docker(args, { timeoutMs: 30_000 });
+    if (r.code !== 0) throw new Error(`docker ${args.join(' ')} failed (${r.code}): ${r.stderr}\n${this.#log.slice(-3000)}`);
+    return r.stdout;
+  }
+
   berth(args: string[], opts: { input?: string | Buffer; timeoutMs?: number } = {}): Promise<RunResult> {
     return run(process.execPath, [cliMain, ...args], { env: this.env, ...opts });
   }
@@ -234,6 +241,16 @@ export function runInPty(commandLine: string, env: NodeJS.ProcessEnv, timeoutMs 
       resolve({ status, stdout });
     });
   });
+}
+
+/** Polls `test` until it holds, failing after `ms`. */
+export async function until(what: string, test: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await test()) return;
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what}`);
 }
 
 export function sleep(ms: number): Promise<void> {
