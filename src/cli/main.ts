@@ -80,6 +80,8 @@ const COMMANDS: Record<string, [Loader, string]> = {
     ['image push', [registry, 'pushCommand']],
     ['login', [registry, 'loginCommand']],
     ['logout', [registry, 'logoutCommand']],
+    ['save', [registry, 'saveCommand']],
+    ['image save', [registry, 'saveCommand']],
     ['ps', [ps, 'psCommand']],
     ['container ls', [ps, 'psCommand']],
     ['container list', [ps, 'psCommand']],

@@ -28,6 +28,7 @@ import { isAlive } from '../util/process.js';
 import { ContainerManager } from '../containers/container-manager.js';
 import { ExecManager } from '../containers/exec-manager.js';
 import { ImageStore, type ContainerUsage } from '../images/image-store.js';
+import { RegistryConfig } from '../registry/registry-config.js';
 import { findShim } from '../runtime/shim.js';
 import { MetadataStore } from '../metadata/metadata-store.js';
 import { emptyMetadata, type MetadataV1 } from '../metadata/schema.js';
@@ -196,7 +197,7 @@ export class Daemon {
       OSType: 'linux',
       Architecture: process.arch === 'x64' ? 'x86_64' : process.arch,
       IndexServerAddress: 'https://index.docker.io/v1/',
-      RegistryConfig: { IndexConfigs: {}, InsecureRegistryCIDRs: ['127.0.0.0/8', '::1/128'], Mirrors: [] },
+      RegistryConfig: new RegistryConfig({ insecureRegistries: this.options.insecureRegistries ?? [], registryMirrors: this.options.registryMirrors ?? [] }).info(),
       NCPU: host.ncpu,
       MemTotal: host.memTotal,
       DockerRootDir: this.options.dataRoot,
