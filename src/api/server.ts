@@ -74,8 +74,7 @@ async function dispatch(
   try {
     const { version, path } = splitVersion(url.pathname);
     const match = router.match(req.method ?? 'GET', path);
-    if (match === undefined) throw new NotFound('page not found');
-    if (match === 'method') throw new NotFound('page not found');
+    if (match === undefined || match === 'method') throw new NotFound('page not found');
     ctx = {
       req,
       res,
