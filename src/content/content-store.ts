@@ -38,7 +38,15 @@ export interface ContentStore {
   ingest(ref: string, expected?: Expected): Promise<IngestWriter>;
   delete(digest: string): Promise<void>;
   list(): Promise<BlobInfo[]>;
+  /**
+   * Deletes every blob not in `inUse` that was written at least `minAgeMs` ago (a blob
+   * younger than that may belong to a write whose user is not recorded yet: a pull under way).
+   */
+  collect(inUse: ReadonlySet<string>, opts?: { minAgeMs?: number }): Promise<BlobInfo[]>;
 }
+
+/** How old an unused blob must be before `collect` takes it. */
+export const COLLECT_MIN_AGE_MS = 60_000;
 
 export interface IngestWriter {
   readonly ref: string;
@@ -169,6 +177,28 @@ export class LocalContentStore implements ContentStore {
       out.push({ digest: `sha256:${name}`, size: st.size });
     }
     return out;
+  }
+
+  async collect(inUse: ReadonlySet<string>, opts: { minAgeMs?: number } = {}): Promise<BlobInfo[]> {
+    const minAge = opts.minAgeMs ?? COLLECT_MIN_AGE_MS;
+    const dir = join(this.root, 'blobs', 'sha256');
+    const removed: BlobInfo[] = [];
+    for (const name of await readdir(dir)) {
+      if (!/^[a-f0-9]{64}$/.test(name)) continue;
+      const digest = `sha256:${name}`;
+      if (inUse.has(digest)) continue;
+      try {
+        const st = await stat(join(dir, name));
+        // mtime, not ctime: the rename that commits a blob keeps the mtime its last write gave it.
+        if (Date.now() - st.mtimeMs < minAge) continue;
+        await rm(join(dir, name));
+        removed.push({ digest, size: st.size });
+      } catch (err) {
+        // Collected by a concurrent collection already.
+        if (errnoCode(err) !== 'ENOENT') throw err;
+      }
+    }
+    return removed;
   }
 
   /** Drops every ingest: for a daemon start when resumable writes are not wanted. */

@@ -148,6 +148,7 @@ export class Daemon {
     try {
       const removed = await this.images.collectLayers();
       if (removed.length) this.log.info('removed unused layers', { count: removed.length });
+      await this.images.collectBlobs();
     } catch (err) {
       this.log.warn('garbage collection failed', { error: err instanceof Error ? err.message : String(err) });
     }

@@ -77,6 +77,8 @@ export class ImageStore {
   readonly #meta: MetadataStore<MetadataV1>;
   readonly #configs = new Map<string, ImageConfig>();
   #containers: () => ContainerUsage[] = () => [];
+  /** Collects the content store's unused blobs; set by the registry, which knows layer blobs. */
+  #blobCollector: () => Promise<unknown> = async () => undefined;
   /**
    * Layers unpacked for an image not yet added (a pull or import under way): garbage
    * collection must not take them. Counted, as two pulls may share a layer.
@@ -92,6 +94,16 @@ export class ImageStore {
   /** Tells the store how to find the containers that use images (for rmi and prune). */
   setContainerUsage(list: () => ContainerUsage[]): void {
     this.#containers = list;
+  }
+
+  /** Tells the store how to collect unused blobs (after a deletion and at daemon start). */
+  setBlobCollector(collect: () => Promise<unknown>): void {
+    this.#blobCollector = collect;
+  }
+
+  /** Deletes the content store's blobs that no image uses any more. */
+  async collectBlobs(): Promise<void> {
+    await this.#blobCollector();
   }
 
   get content(): ContentStore {
@@ -398,6 +410,7 @@ export class ImageStore {
     }
     for (const m of manifests) await this.#content.delete(m).catch(ignoreNotFound);
     await this.collectLayers();
+    await this.collectBlobs();
   }
 
   /**

@@ -51,6 +51,14 @@ export class LayerSources {
     return [...((await this.#load())[diffId] ?? [])];
   }
 
+  /** The digests of every blob recorded for any of `diffIds`. */
+  async blobsOf(diffIds: Iterable<string>): Promise<Set<string>> {
+    const data = await this.#load();
+    const out = new Set<string>();
+    for (const diffId of diffIds) for (const blob of data[diffId] ?? []) out.add(blob.digest);
+    return out;
+  }
+
   /** Records that `repository` ('domain/path') holds `blob`, which carries `diffId`. */
   async add(diffId: string, blob: Omit<BlobSource, 'repositories'>, repository: string): Promise<void> {
     const data = await this.#load();

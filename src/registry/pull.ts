@@ -66,6 +66,11 @@ export class DownloadTracker {
     return entry.promise;
   }
 
+  /** The blobs being downloaded now (garbage collection must leave them). */
+  digests(): string[] {
+    return [...this.#inFlight.keys()];
+  }
+
   /** Says this pull is done with `digest`. */
   release(digest: string): void {
     const entry = this.#inFlight.get(digest);

@@ -3,7 +3,7 @@
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -216,5 +216,19 @@ describe('content store', () => {
     assert.equal(existsSync(store.blobPath(digest)), false);
     await assert.rejects(store.delete(digest), NotFound);
     await assert.rejects(store.readBlob(digest), /not found/);
+  });
+
+  it('collects the blobs not in use and older than the minimum age', async () => {
+    const store = await freshStore();
+    const used = await store.writeBlob(Buffer.from('used'));
+    const unused = await store.writeBlob(Buffer.from('unused'));
+    const fresh = await store.writeBlob(Buffer.from('fresh'));
+    const then = new Date(Date.now() - 120_000);
+    for (const b of [used, unused]) utimesSync(store.blobPath(b.digest), then, then);
+    const removed = await store.collect(new Set([used.digest]));
+    assert.deepEqual(removed, [unused]);
+    assert.deepEqual((await store.list()).map((b) => b.digest).sort(), [used.digest, fresh.digest].sort());
+    // With no minimum age, a fresh unused blob goes too.
+    assert.deepEqual(await store.collect(new Set([used.digest]), { minAgeMs: 0 }), [fresh]);
   });
 });

@@ -11,6 +11,7 @@ import { InvalidArgument } from '../../errors/errors.js';
 import { familiarString, isDigest, parseReference, withTag, type Reference } from '../../images/reference.js';
 import { decodeAuthHeader, normalizeAuth, type AuthConfig } from '../../registry/auth.js';
 import { resolveSaveItems, saveArchive } from '../../images/save.js';
+import { collectBlobs } from '../../registry/blob-gc.js';
 import { LayerSources } from '../../registry/layer-sources.js';
 import { RegistryConfig } from '../../registry/registry-config.js';
 import { parsePlatform } from '../../registry/manifests.js';
@@ -75,6 +76,11 @@ export function pullReference(fromImage: string, tag: string | null): Reference 
 }
 
 export function registryRoutes(router: Router, daemon: Daemon): void {
+  const registry = registryContext(daemon);
+  daemon.images.setBlobCollector(async () => {
+    const removed = await collectBlobs(daemon.images, registry.sources, { inFlight: () => registry.downloads.digests() });
+    if (removed.length) daemon.log.info('removed unused blobs', { count: removed.length });
+  });
   router.add('POST', '/images/{name:.+}/push', async (ctx) => {
     const name = ctx.params['name']!;
     let repo = parseReference(name);
