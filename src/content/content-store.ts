@@ -30,7 +30,8 @@ export interface Expected {
 export interface ContentStore {
   info(digest: string): Promise<BlobInfo | undefined>;
   readBlob(digest: string): Promise<Buffer>;
-  openBlob(digest: string, start?: number): ReadStream;
+  /** The blob's bytes from `start` up to `end` (exclusive; the whole rest when absent). */
+  openBlob(digest: string, start?: number, end?: number): ReadStream;
   blobPath(digest: string): string;
   /** Writes a whole blob at once; verifies it against `expected` when given. */
   writeBlob(data: Buffer, expected?: Expected): Promise<BlobInfo>;
@@ -99,8 +100,9 @@ export class LocalContentStore implements ContentStore {
     }
   }
 
-  openBlob(digest: string, start = 0): ReadStream {
-    return createReadStream(this.blobPath(digest), { start });
+  openBlob(digest: string, start = 0, end?: number): ReadStream {
+    // createReadStream's end is inclusive.
+    return createReadStream(this.blobPath(digest), end === undefined ? { start } : { start, end: end - 1 });
   }
 
   async writeBlob(data: Buffer, expected: Expected = {}): Promise<BlobInfo> {

@@ -23,6 +23,7 @@ import type { AuthConfig } from './auth.js';
 import type { BlobSource } from './layer-sources.js';
 import { sha256 } from './manifests.js';
 import { Semaphore, type RegistryContext } from './pull.js';
+import { uploadBlob } from './blob-upload.js';
 import { Throttle, progressMessage, shortDigest, type ProgressSink } from './progress.js';
 import { RegistryClient, pullScope, pushScope, registryError } from './registry-client.js';
 
@@ -187,8 +188,10 @@ async function pushLayer(ctx: RegistryContext, client: RegistryClient, repo: Ref
     } else {
       const throttle = new Throttle();
       let sent = 0;
-      await uploadBlob(client, repo.path, blob.digest, blob.size, () =>
-        content.openBlob(blob.digest).pipe(
+      await uploadBlob(client, repo.path, blob.digest, blob.size, (start, end) => {
+        // A chunk sent again after a failure counts from where it starts.
+        sent = start;
+        return content.openBlob(blob.digest, start, end).pipe(
           new Transform({
             transform(chunk: Buffer, _enc, done) {
               sent += chunk.length;
@@ -196,8 +199,8 @@ async function pushLayer(ctx: RegistryContext, client: RegistryClient, repo: Ref
               done(null, chunk);
             },
           }),
-        ),
-      );
+        );
+      });
       progress(progressMessage('Pushing', id, blob.size, blob.size));
       progress({ status: 'Pushed', progressDetail: {}, id });
     }
@@ -267,25 +270,6 @@ async function mountBlob(client: RegistryClient, repository: string, digest: str
   }
   if (res.status === 401 || res.status === 403 || res.status === 404) return false;
   throw await registryError(res);
-}
-
-/** Monolithic upload: POST for a location, then one PUT of the whole blob with its digest. */
-async function uploadBlob(client: RegistryClient, repository: string, digest: string, size: number, body: () => Readable): Promise<void> {
-  const scopes = [pushScope(repository)];
-  const start = await client.request('POST', `/v2/${repository}/blobs/uploads/`, { scopes });
-  await start.body?.cancel().catch(() => undefined);
-  if (start.status !== 202) throw await registryError(start);
-  const location = start.headers.get('location');
-  if (!location) throw new Unavailable(`registry ${client.domain}: it started an upload without a Location`);
-  const url = new URL(location, client.base);
-  url.searchParams.set('digest', digest);
-  const res = await client.request('PUT', url.toString(), {
-    scopes,
-    headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) },
-    body,
-  });
-  if (res.status !== 201 && res.status !== 204) throw await registryError(res, `uploading blob ${digest}`);
-  await res.body?.cancel().catch(() => undefined);
 }
 
 async function pushConfig(client: RegistryClient, repo: Reference, desc: Descriptor, bytes: Buffer): Promise<void> {
