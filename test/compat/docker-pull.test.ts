@@ -154,6 +154,40 @@ describe('docker CLI: pull and push with a real registry', () => {
     assert.match(r.stdout, new RegExp(`${BUSYBOX_LAYER}: Already exists\n`));
     assert.match(r.stdout, /Status: Downloaded newer image for 127\.0\.0\.1:\d+\/library\/hello:v1\n127\.0\.0\.1:\d+\/library\/hello:v1\n$/);
   });
+
+  it('pull -a pulls every tag (docker CLI, berth CLI and the API); pull -q prints only the reference', async () => {
+    await registry.pushBusybox('library/multi', 'one');
+    await skopeo(['copy', '--dest-tls-verify=false', `oci:${join(scratch, 'layout')}:hello`, `docker://${registry.host}/library/multi:two`]);
+    const repo = `${registry.host}/library/multi`;
+    const all = await ok('pull', '-a', repo);
+    assert.match(all.stdout, /^one: Pulling from library\/multi\n/);
+    assert.match(all.stdout, /\ntwo: Pulling from library\/multi\n/);
+    assert.equal((all.stdout.match(/Status: /g) ?? []).length, 1, all.stdout);
+    assert.ok(all.stdout.endsWith(`Status: Downloaded newer image for ${repo}\n${repo}\n`), all.stdout);
+    const listed = await ok('images', '--format', '{{.Tag}}', repo);
+    assert.deepEqual([...new Set(listed.stdout.trim().split('\n'))].filter((t) => t !== '<none>').sort(), ['one', 'two']);
+    const again = await ok('pull', '--all-tags', repo);
+    assert.ok(again.stdout.endsWith(`Status: Image is up to date for ${repo}\n${repo}\n`), again.stdout);
+
+    await ok('rmi', `${repo}:one`, `${repo}:two`);
+    const quiet = await ok('pull', '-q', `${repo}:two`);
+    assert.equal(quiet.stdout, `${repo}:two\n`);
+
+    const berthAll = await daemon.berth(['pull', '-a', '-q', repo], { timeoutMs: 120_000 });
+    assert.equal(berthAll.code, 0, berthAll.stderr);
+    assert.equal(berthAll.stdout, `${repo}\n`);
+    const berthTagged = await daemon.berth(['pull', '-a', `${repo}:one`], { timeoutMs: 120_000 });
+    assert.notEqual(berthTagged.code, 0);
+    assert.match(berthTagged.stderr, /tag can't be used with --all-tags\/-a/);
+    await ok('image', 'inspect', `${repo}:one`);
+
+    await ok('rmi', `${repo}:one`, `${repo}:two`);
+    const r = await fetchStream(`/images/create?fromImage=${repo}`);
+    assert.deepEqual(r[0], { status: 'Pulling from library/multi', id: 'one' });
+    assert.ok(r.some((m) => m['status'] === 'Pulling from library/multi' && m['id'] === 'two'), JSON.stringify(r));
+    assert.deepEqual(r.at(-1), { status: `Status: Downloaded newer image for ${repo}` });
+    await ok('image', 'inspect', `${repo}:two`);
+  });
 });
 
 /** The raw JSON messages of an API call over the daemon's socket. */

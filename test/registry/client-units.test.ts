@@ -61,7 +61,9 @@ describe('registry client units', () => {
 
   it('makes the pull reference from fromImage and tag', () => {
     assert.deepEqual(pullReference('busybox', 'latest'), { domain: 'docker.io', path: 'library/busybox', tag: 'latest' });
-    assert.deepEqual(pullReference('127.0.0.1:5000/a/b', null), { domain: '127.0.0.1:5000', path: 'a/b', tag: 'latest' });
+    // Neither a tag nor a digest: every tag (pull -a).
+    assert.deepEqual(pullReference('127.0.0.1:5000/a/b', null), { domain: '127.0.0.1:5000', path: 'a/b' });
+    assert.deepEqual(pullReference('127.0.0.1:5000/a/b', ''), { domain: '127.0.0.1:5000', path: 'a/b' });
     const digest = `sha256:${'a'.repeat(64)}`;
     assert.deepEqual(pullReference('x.io/a', digest), { domain: 'x.io', path: 'a', digest });
     assert.deepEqual(pullReference(`x.io/a@${digest}`, null), { domain: 'x.io', path: 'a', digest });

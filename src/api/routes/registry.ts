@@ -16,6 +16,7 @@ import { LayerSources } from '../../registry/layer-sources.js';
 import { RegistryConfig } from '../../registry/registry-config.js';
 import { parsePlatform } from '../../registry/manifests.js';
 import { DownloadTracker, pullImage, type RegistryContext } from '../../registry/pull.js';
+import { pullAllTags } from '../../registry/pull-all-tags.js';
 import { pushImage } from '../../registry/push.js';
 import { RegistryClient } from '../../registry/registry-client.js';
 import { JsonStream, sendJson, type RequestContext, type Router } from '../router.js';
@@ -44,10 +45,14 @@ export function registryConfigOf(daemon: Daemon): RegistryConfig {
   return new RegistryConfig({ insecureRegistries: daemon.options.insecureRegistries ?? [], registryMirrors: daemon.options.registryMirrors ?? [] });
 }
 
-/** `POST /images/create?fromImage=&tag=&platform=`: what `daemon.pull` is set to. */
+/**
+ * `POST /images/create?fromImage=&tag=&platform=`: what `daemon.pull` is set to. A fromImage
+ * with neither a tag nor a digest, and no tag, pulls every tag (moby's answer to `pull -a`).
+ */
 export function pullHandler(daemon: Daemon): (ctx: RequestContext) => Promise<void> {
   return async (ctx) => {
     const ref = pullReference(ctx.query.get('fromImage') ?? '', ctx.query.get('tag'));
+    if (ref.tag === undefined && ref.digest === undefined) return pullAll(daemon, ctx, ref);
     const platform = parsePlatform(ctx.query.get('platform'));
     const auth = decodeAuthHeader(ctx.req.headers['x-registry-auth']);
     const stream = new JsonStream(ctx.res!);
@@ -63,7 +68,21 @@ export function pullHandler(daemon: Daemon): (ctx: RequestContext) => Promise<vo
   };
 }
 
-/** fromImage may carry its tag or digest; `tag` may be a tag or a digest. */
+async function pullAll(daemon: Daemon, ctx: RequestContext, repo: Reference): Promise<void> {
+  const platform = parsePlatform(ctx.query.get('platform'));
+  const auth = decodeAuthHeader(ctx.req.headers['x-registry-auth']);
+  const stream = new JsonStream(ctx.res!);
+  try {
+    const results = await pullAllTags(registryContext(daemon), repo, auth, platform, (m) => stream.write(m));
+    for (const r of results) daemon.events.publish('image', 'pull', familiarString(r.reference), { name: familiarString(r.reference) });
+  } catch (err) {
+    if (!stream.started) throw err;
+    stream.error(err);
+  }
+  stream.end();
+}
+
+/** fromImage may carry its tag or digest; `tag` may be a tag or a digest; with neither, all tags. */
 export function pullReference(fromImage: string, tag: string | null): Reference {
   if (!fromImage) throw new InvalidArgument('either fromSrc or fromImage must be given');
   let ref = parseReference(fromImage);
@@ -71,7 +90,6 @@ export function pullReference(fromImage: string, tag: string | null): Reference 
     if (isDigest(tag)) ref = { domain: ref.domain, path: ref.path, digest: tag };
     else ref = withTag({ domain: ref.domain, path: ref.path }, tag);
   }
-  if (ref.tag === undefined && ref.digest === undefined) ref.tag = 'latest';
   return ref;
 }
 

@@ -116,14 +116,15 @@ export const pullCommand: Command = {
     const a = parseArgs(this.spec, argv, path);
     const input = a.args[0]!;
     const { name, tag, digest } = splitReference(input);
-    if (a.bool('all-tags')) throw new ExitError('berth pull: --all-tags is not supported; name a tag', 1);
-    const ref = digest ?? tag ?? 'latest';
+    const all = a.bool('all-tags');
+    if (all && (tag || digest)) throw new ExitError('tag can\'t be used with --all-tags/-a', 1);
+    const ref = all ? undefined : (digest ?? tag ?? 'latest');
     const messages = ctx.client.jsonLines('POST', '/images/create', {
       query: { fromImage: name, tag: ref, platform: a.string('platform') },
       headers: { 'X-Registry-Auth': await registryAuthHeader(serverOf(name)) },
     });
     await printProgress(messages, ctx, a.bool('quiet'));
-    ctx.out(`${qualified(name)}${digest ? `@${digest}` : `:${ref}`}\n`);
+    ctx.out(`${qualified(name)}${all ? '' : digest ? `@${digest}` : `:${ref}`}\n`);
     return 0;
   },
 };
