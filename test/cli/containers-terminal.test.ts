@@ -6,7 +6,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { frame, StdStream } from '../../src/containers/stdcopy.js';
 import { EscapeProxy, HijackedStream, makeRaw, parseDetachKeys } from '../../src/cli/terminal.js';
 
@@ -85,12 +85,21 @@ describe('hijacked stream over a unix socket', () => {
   let server: Server;
   let path: string;
   let onConnection: (s: Socket) => void = () => undefined;
+  // Both ends of every connection, destroyed after each test so nothing keeps the process alive.
+  const sockets: Socket[] = [];
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'berth-hijack-'));
     path = join(dir, 's.sock');
-    server = createServer({ allowHalfOpen: true }, (s) => onConnection(s));
+    server = createServer({ allowHalfOpen: true }, (s) => {
+      sockets.push(s);
+      onConnection(s);
+    });
     await new Promise<void>((resolve) => server.listen(path, resolve));
+  });
+
+  afterEach(() => {
+    for (const s of sockets.splice(0)) s.destroy();
   });
 
   after(() => {
@@ -101,6 +110,7 @@ describe('hijacked stream over a unix socket', () => {
   const connected = () =>
     new Promise<Socket>((resolve) => {
       const s = connect(path, () => resolve(s));
+      sockets.push(s);
     });
 
   it('demultiplexes stdout and stderr, including frames cut across reads', async () => {
