@@ -38,7 +38,7 @@ export function clientEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 
 /** `berth` as bin/berth runs it, for a given socket. */
 export function berthCommand(socket: string, ...args: string[]): string[] {
-  return [process.execPath, '--no-warnings', cliMain, '-H', `unix://${socket}`, ...args];
+  return [process.execPath, '--no-warnings', '--', cliMain, '-H', `unix://${socket}`, ...args];
 }
 
 export interface Berthd {

@@ -168,7 +168,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = (await entry[0]())[entry[1]] as Command;
   if (args.includes('--help')) {
-    process.stdout.write(helpText({ ...command.spec, usage: command.spec.usage.replace(/^\S+/, path) }));
+    process.stdout.write(helpText({ ...command.spec, usage: usageFor(command, path) }));
     return 0;
   }
   const ctx = await makeContext(host);
@@ -198,7 +198,7 @@ async function makeContext(host: string | undefined): Promise<CliContext> {
 
 function reportError(err: unknown, path: string, command: Command): number {
   if (err instanceof UsageError) {
-    const usage = err.showUsage ? `\nUsage:  berth ${command.spec.usage.replace(/^\S+/, path)}\n\n${command.spec.description}\n` : '';
+    const usage = err.showUsage ? `\nUsage:  berth ${usageFor(command, path)}\n\n${command.spec.description}\n` : '';
     process.stderr.write(`${err.message}\nSee 'berth ${path} --help'.\n${usage}`);
     return err.showUsage ? 1 : 125;
   }
@@ -220,12 +220,24 @@ function reportError(err: unknown, path: string, command: Command): number {
   return 1;
 }
 
+/** The usage line as the user named the command: `image ls` for `images [OPTIONS]`. */
+function usageFor(command: Command, path: string): string {
+  const usage = command.spec.usage;
+  return usage.startsWith(`${path} `) || usage === path ? usage : usage.replace(/^\S+/, path);
+}
+
 function groupHelp(group: string): string {
   const subs = Object.keys(COMMANDS)
     .filter((k) => k.startsWith(`${group} `))
     .map((k) => `  ${k.slice(group.length + 1)}`);
   return `\nUsage:  berth ${group} COMMAND\n\nManage ${group}s\n\nCommands:\n${subs.join('\n')}\n\nRun 'berth ${group} COMMAND --help' for more information on a command.\n`;
 }
+
+// A reader that goes away (`berth logs x | head`) ends the command quietly, as docker's 141.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(141);
+  throw err;
+});
 
 main(process.argv.slice(2)).then(
   (code) => {

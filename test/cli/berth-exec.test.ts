@@ -1,5 +1,7 @@
 // `berth exec`: the same flows as `docker exec`, through berth's own CLI.
 import * as assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestDaemon, cliMain, runInPty, sleep } from '../helpers/berthd.js';
 
@@ -44,6 +46,15 @@ describe('berth exec', () => {
     assert.equal(r.status, 2, r.stdout);
     assert.match(r.stdout, /\/dev\/pts\/\d+/);
     assert.match(r.stdout, /19 81/);
+  });
+
+  it('--env-file reaches berth, not node (Node 20 reads that flag anywhere on its command line)', async () => {
+    const file = join(daemon.root, 'env.list');
+    writeFileSync(file, 'FROM_FILE=yes\n');
+    const r = await berth(['exec', '--env-file', file, 'box', 'sh', '-c', 'echo $FROM_FILE']);
+    assert.equal(r.stdout, 'yes\n', r.stderr);
+    const missing = await berth(['exec', '--env-file', join(daemon.root, 'no-such.list'), 'box', 'true']);
+    assert.match(missing.stderr, /^open .*no-such\.list: no such file or directory/m, 'node, not berth, read the flag');
   });
 
   it('a missing command is 127; a stopped container is refused', async () => {

@@ -160,7 +160,7 @@ export class TestDaemon {
   }
 
   berth(args: string[], opts: { input?: string | Buffer; timeoutMs?: number } = {}): Promise<RunResult> {
-    return run(process.execPath, [cliMain, ...args], { env: this.env, ...opts });
+    return run(process.execPath, ['--', cliMain, ...args], { env: this.env, ...opts });
   }
 
   docker(args: string[], opts: { input?: string | Buffer; timeoutMs?: number } = {}): Promise<RunResult> {
