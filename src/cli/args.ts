@@ -188,3 +188,21 @@ export function helpText(spec: CommandSpec): string {
   }
   return `${lines.join('\n')}\n`;
 }
+
+/**
+ * --filter values as docker's filters.Args JSON ({"status":{"running":true}}): names lower
+ * case, names and values trimmed; a value without "=" is refused as pflag refuses it.
+ */
+export function filterArgs(values: string[], flagName: string, short?: string): Record<string, Record<string, boolean>> {
+  const filters: Record<string, Record<string, boolean>> = {};
+  for (const v of values) {
+    if (v === '') continue;
+    const eq = v.indexOf('=');
+    if (eq < 0) {
+      throw new UsageError(`invalid argument "${v}" for "${short ? `-${short}, ` : ''}--${flagName}" flag: bad format of filter (expected name=value)`);
+    }
+    const name = v.slice(0, eq).trim().toLowerCase();
+    (filters[name] ??= {})[v.slice(eq + 1).trim()] = true;
+  }
+  return filters;
+}

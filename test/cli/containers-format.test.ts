@@ -2,9 +2,10 @@
 // top's columns, port's natural order, and --since/--until timestamps.
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { alignColumns, filterArgs, joinHostPort, naturalCompare } from '../../src/cli/commands/containers.js';
+import { filterArgs } from '../../src/cli/args.js';
+import { alignColumns, joinHostPort, naturalCompare } from '../../src/cli/commands/containers.js';
 import { getTimestamp } from '../../src/cli/commands/logs.js';
-import { ContainerRow, containerContext, displayablePorts, type ContainerSummary } from '../../src/cli/commands/ps.js';
+import { ContainerRow, containerContext, displayablePorts, type ContainerSummary } from '../../src/cli/commands/ps-format.js';
 import { marshalJson } from '../../src/cli/format/go-json.js';
 import { statsEntry, StatsRow } from '../../src/cli/commands/stats.js';
 import { UsageError } from '../../src/cli/args.js';

@@ -5,7 +5,7 @@
  * failures together at the end with exit status 1, as docker does (`berth stop $(berth ps -q)`).
  */
 import { ApiError, ConnectError, readAll } from '../../client/engine-client.js';
-import { parseArgs, UsageError } from '../args.js';
+import { filterArgs, parseArgs } from '../args.js';
 import type { CliContext, Command } from '../command.js';
 import { ExitError } from '../command.js';
 import { compileTemplate } from '../format/go-template.js';
@@ -408,20 +408,3 @@ export const containerPruneCommand: Command = {
   },
 };
 
-/**
- * --filter values as docker's filters.Args JSON ({"status":{"running":true}}): names lower
- * case, names and values trimmed; a value without "=" is refused as pflag refuses it.
- */
-export function filterArgs(values: string[], flagName: string, short?: string): Record<string, Record<string, boolean>> {
-  const filters: Record<string, Record<string, boolean>> = {};
-  for (const v of values) {
-    if (v === '') continue;
-    const eq = v.indexOf('=');
-    if (eq < 0) {
-      throw new UsageError(`invalid argument "${v}" for "${short ? `-${short}, ` : ''}--${flagName}" flag: bad format of filter (expected name=value)`);
-    }
-    const name = v.slice(0, eq).trim().toLowerCase();
-    (filters[name] ??= {})[v.slice(eq + 1).trim()] = true;
-  }
-  return filters;
-}

@@ -1,64 +1,11 @@
 /**
  * `ps` (container ls): docker's table, its --format fields and functions, -q, -a, -l, -n,
- * -s and --filter, with the size asked of the daemon only when shown.
+ * -s and --filter, with the size asked of the daemon only when shown. `ps -q` loads none of
+ * the printing code.
  */
-import { parseReference, familiarString } from '../../images/reference.js';
-import { parseArgs } from '../args.js';
+import { filterArgs, parseArgs } from '../args.js';
 import type { Command } from '../command.js';
-import { ExitError } from '../command.js';
-import { ellipsis } from '../format/display-width.js';
-import { quote } from '../format/go-fmt.js';
-import { compileTemplate } from '../format/go-template.js';
-import { renderTable } from '../format/table.js';
-import { asStruct } from '../format/go-value.js';
-import { humanSize, timeAgo, truncateId } from '../format/units.js';
-import { filterArgs, joinHostPort } from './containers.js';
-
-export interface PortSummary {
-  IP?: string;
-  PrivatePort: number;
-  PublicPort?: number;
-  Type: string;
-}
-
-/** One element of `GET /containers/json`. */
-export interface ContainerSummary {
-  Id: string;
-  Names: string[] | null;
-  Image: string;
-  ImageID: string;
-  Command: string;
-  Created: number;
-  Ports: PortSummary[] | null;
-  SizeRw?: number;
-  SizeRootFs?: number;
-  Labels: Record<string, string> | null;
-  State: string;
-  Status: string;
-  NetworkSettings?: { Networks?: Record<string, unknown> | null } | null;
-  Mounts?: Array<{ Name?: string; Source?: string; Driver?: string }> | null;
-  ImageManifestDescriptor?: { platform?: { os?: string; architecture?: string; variant?: string } } | null;
-}
-
-const DEFAULT_TABLE = 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}';
-
-const HEADERS: Record<string, string> = {
-  ID: 'CONTAINER ID',
-  Names: 'NAMES',
-  Image: 'IMAGE',
-  Command: 'COMMAND',
-  CreatedAt: 'CREATED AT',
-  RunningFor: 'CREATED',
-  Ports: 'PORTS',
-  State: 'STATE',
-  Status: 'STATUS',
-  Size: 'SIZE',
-  Labels: 'LABELS',
-  Mounts: 'MOUNTS',
-  LocalVolumes: 'LOCAL VOLUMES',
-  Networks: 'NETWORKS',
-  Platform: 'PLATFORM',
-};
+import type { ContainerSummary } from './ps-format.js';
 
 const FORMAT_HELP = `Format output using a custom template:
 'table':            Print output in table format with column headers (default)
@@ -66,6 +13,7 @@ const FORMAT_HELP = `Format output using a custom template:
 'json':             Print in JSON format
 'TEMPLATE':         Print output using the given Go template.
 Refer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates`;
+
 
 export const psCommand: Command = {
   spec: {
@@ -93,246 +41,23 @@ export const psCommand: Command = {
     let limit = a.int('last') ?? -1;
     if (a.bool('latest') && limit === -1) limit = 1;
     let size = a.bool('size');
-    if (format !== '') {
-      // As docker: the template must parse and run over an empty row; .Size in it asks for sizes.
-      let usesSize = false;
-      let template;
-      try {
-        template = compileTemplate(format);
-      } catch (err) {
-        throw new ExitError(`failed to parse template: ${(err as Error).message.replace(/^template parsing error: /, '')}`, 1);
-      }
-      try {
-        template.execute(containerContext(new ContainerRow(emptySummary(), true, Date.now(), () => (usesSize = true)), true));
-      } catch (err) {
-        throw new ExitError(`failed to execute template: ${(err as Error).message.replace(/^template parsing error: /, '')}`, 1);
-      }
-      if (!quiet && !size && !a.has('size') && usesSize) size = true;
-    }
+    const printing = quiet && format === '' ? undefined : await import('./ps-format.js');
+    // As docker: the template must parse and run over an empty row; .Size in it asks for sizes.
+    if (printing && format !== '' && printing.checkFormat(format) && !quiet && !a.has('size')) size = true;
     const list = await ctx.client.json<ContainerSummary[]>('GET', '/containers/json', {
       query: {
         all: a.bool('all') || undefined,
         limit: limit > 0 ? limit : undefined,
-        size: size || undefined,
+        size: (size && !(quiet && format === '')) || undefined,
         filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined,
       },
     });
-    const now = Date.now();
     const trunc = !a.bool('no-trunc');
-    const rows = list.map((c) => containerContext(new ContainerRow(c, trunc, now)));
-    ctx.out(renderTable(containerFormat(format, quiet, size), rows, HEADERS));
+    if (!printing) {
+      ctx.out(list.map((c) => `${trunc ? c.Id.slice(0, 12) : c.Id}\n`).join(''));
+      return 0;
+    }
+    ctx.out(printing.renderContainers(list, format, quiet, size, trunc));
     return 0;
   },
 };
-
-/** docker's NewContainerFormat. */
-function containerFormat(source: string, quiet: boolean, size: boolean): string {
-  if (source === '' || source === 'table') {
-    if (quiet) return '{{.ID}}';
-    return size ? `${DEFAULT_TABLE}\t{{.Size}}` : DEFAULT_TABLE;
-  }
-  if (source === 'raw') {
-    if (quiet) return 'container_id: {{.ID}}';
-    let raw = 'container_id: {{.ID}}\nimage: {{.Image}}\ncommand: {{.Command}}\ncreated_at: {{.CreatedAt}}\nstate: {{- pad .State 1 0}}\nstatus: {{- pad .Status 1 0}}\nnames: {{.Names}}\nlabels: {{- pad .Labels 1 0}}\nports: {{- pad .Ports 1 0}}\n';
-    if (size) raw += 'size: {{.Size}}\\n';
-    return raw;
-  }
-  return quiet ? '{{.ID}}' : source;
-}
-
-function emptySummary(): ContainerSummary {
-  return { Id: '', Names: [], Image: '', ImageID: '', Command: '', Created: 0, Ports: [], Labels: {}, State: '', Status: '' };
-}
-
-/** A row of `ps`: the fields and methods docker's ContainerContext offers to templates. */
-export class ContainerRow {
-  readonly #c: ContainerSummary;
-  readonly #trunc: boolean;
-  readonly #now: number;
-  readonly #onSize: (() => void) | undefined;
-
-  constructor(c: ContainerSummary, trunc: boolean, now: number, onSize?: () => void) {
-    this.#c = c;
-    this.#trunc = trunc;
-    this.#now = now;
-    this.#onSize = onSize;
-  }
-
-  get ID(): string {
-    return this.#trunc ? truncateId(this.#c.Id) : this.#c.Id;
-  }
-
-  get Names(): string {
-    let names = (this.#c.Names ?? []).map((n) => n.slice(1));
-    if (this.#trunc) {
-      const plain = names.find((n) => !n.includes('/'));
-      if (plain !== undefined) names = [plain];
-    }
-    return names.join(',');
-  }
-
-  get Image(): string {
-    const c = this.#c;
-    if (!c.Image) return '<no image>';
-    if (this.#trunc) {
-      const short = truncateId(c.ImageID);
-      if (short === truncateId(c.Image)) return short;
-      try {
-        const ref = parseReference(c.Image);
-        return familiarString({ domain: ref.domain, path: ref.path, ...(ref.tag !== undefined ? { tag: ref.tag } : {}) });
-      } catch {
-        // Not a reference: shown as it is.
-      }
-    }
-    return c.Image;
-  }
-
-  get Command(): string {
-    const command = this.#trunc ? ellipsis(this.#c.Command, 20) : this.#c.Command;
-    return quote(command);
-  }
-
-  get CreatedAt(): string {
-    return localGoTime(new Date(this.#c.Created * 1000));
-  }
-
-  get RunningFor(): string {
-    return timeAgo(this.#c.Created * 1000, this.#now);
-  }
-
-  get Ports(): string {
-    return displayablePorts(this.#c.Ports ?? []);
-  }
-
-  get State(): string {
-    return this.#c.State;
-  }
-
-  get Status(): string {
-    return this.#c.Status;
-  }
-
-  get Size(): string {
-    this.#onSize?.();
-    const rw = humanSize(this.#c.SizeRw ?? 0);
-    const rootFs = this.#c.SizeRootFs ?? 0;
-    return rootFs > 0 ? `${rw} (virtual ${humanSize(rootFs)})` : rw;
-  }
-
-  get Labels(): string {
-    return Object.entries(this.#c.Labels ?? {})
-      .map(([k, v]) => `${k}=${v}`)
-      .sort()
-      .join(',');
-  }
-
-  Label(name: string): string {
-    return this.#c.Labels?.[name] ?? '';
-  }
-
-  get Mounts(): string {
-    return (this.#c.Mounts ?? [])
-      .map((m) => {
-        const name = m.Name || m.Source || '';
-        return this.#trunc ? ellipsis(name, 15) : name;
-      })
-      .join(',');
-  }
-
-  get LocalVolumes(): string {
-    return String((this.#c.Mounts ?? []).filter((m) => m.Driver === 'local').length);
-  }
-
-  get Networks(): string {
-    return Object.keys(this.#c.NetworkSettings?.Networks ?? {}).join(',');
-  }
-
-  get Platform(): string | null {
-    const p = this.#c.ImageManifestDescriptor?.platform;
-    if (!p) return null;
-    return [p.os ?? 'unknown', p.architecture ?? 'unknown', p.variant].filter(Boolean).join('/');
-  }
-
-}
-
-const CONTEXT_FIELDS = ['Command', 'CreatedAt', 'ID', 'Image', 'Labels', 'LocalVolumes', 'Mounts', 'Names', 'Networks', 'Platform', 'Ports', 'RunningFor', 'Size', 'State', 'Status'] as const;
-
-/**
- * A row as templates see docker's *formatter.ContainerContext: its fields (in the sorted
- * order `{{json .}}` prints them), the Label method, and docker's type name in errors.
- * `lazySize`: Size stays a getter, so running a template over it shows whether it uses Size.
- */
-export function containerContext(row: ContainerRow, lazySize = false): object {
-  const fields: Record<string, unknown> = {};
-  for (const k of CONTEXT_FIELDS) if (!(lazySize && k === 'Size')) fields[k] = row[k];
-  fields['Label'] = (name: string) => row.Label(name);
-  const ctx = asStruct(fields, '*formatter.ContainerContext');
-  if (lazySize) Object.defineProperty(ctx, 'Size', { get: () => row.Size, enumerable: true });
-  return ctx;
-}
-
-/** Go's time.Time.String() in the local zone: "2024-01-02 15:04:05 +0100 CET". */
-export function localGoTime(d: Date): string {
-  const p = (n: number, w = 2) => String(Math.abs(n)).padStart(w, '0');
-  const offset = -d.getTimezoneOffset();
-  const zone = offset === 0 && Intl.DateTimeFormat().resolvedOptions().timeZone === 'UTC'
-    ? 'UTC'
-    : (new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(d).find((x) => x.type === 'timeZoneName')?.value ?? '');
-  const sign = offset < 0 ? '-' : '+';
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())} ${sign}${p(Math.trunc(offset / 60))}${p(offset % 60)} ${zone}`;
-}
-
-/**
- * docker's DisplayablePorts: "0.0.0.0:8080->80/tcp, 9000-9001/udp"; consecutive ports
- * without a host mapping of their own are grouped into ranges.
- */
-export function displayablePorts(ports: PortSummary[]): string {
-  const sorted = [...ports].sort((i, j) => {
-    if (i.PrivatePort !== j.PrivatePort) return i.PrivatePort - j.PrivatePort;
-    if ((i.IP ?? '') !== (j.IP ?? '')) return (i.IP ?? '') < (j.IP ?? '') ? -1 : 1;
-    if ((i.PublicPort ?? 0) !== (j.PublicPort ?? 0)) return (i.PublicPort ?? 0) - (j.PublicPort ?? 0);
-    return i.Type < j.Type ? -1 : i.Type > j.Type ? 1 : 0;
-  });
-  const groups = new Map<string, { first: number; last: number }>();
-  const result: string[] = [];
-  const hostMappings: string[] = [];
-  const formGroup = (key: string, start: number, last: number): string => {
-    const parts = key.split('/');
-    let type = parts[0]!;
-    let ip = '';
-    if (parts.length > 1) {
-      ip = parts[0]!;
-      type = parts[1]!;
-    }
-    let group = start === last ? String(start) : `${start}-${last}`;
-    if (ip !== '') group = `${joinHostPort(ip, group)}->${group}`;
-    return `${group}/${type}`;
-  };
-  for (const port of sorted) {
-    const current = port.PrivatePort;
-    let key = port.Type;
-    if (port.IP) {
-      if ((port.PublicPort ?? 0) !== current) {
-        hostMappings.push(`${joinHostPort(port.IP, port.PublicPort ?? 0)}->${port.PrivatePort}/${port.Type}`);
-        continue;
-      }
-      key = `${port.IP}/${port.Type}`;
-    }
-    const group = groups.get(key);
-    if (!group) {
-      groups.set(key, { first: current, last: current });
-      continue;
-    }
-    if (current === group.last + 1) {
-      group.last = current;
-      continue;
-    }
-    result.push(formGroup(key, group.first, group.last));
-    // Go's map keeps the key's first position; only the group restarts.
-    group.first = current;
-    group.last = current;
-  }
-  for (const [key, g] of groups) result.push(formGroup(key, g.first, g.last));
-  result.push(...hostMappings);
-  return result.join(', ');
-}
