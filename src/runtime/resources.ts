@@ -6,20 +6,14 @@ import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 
 import { InvalidArgument } from '../errors/errors.js';
+import type { HostConfig } from './oci-spec.js';
 import type { OciCpu, OciMemory } from './spec-types.js';
 
-export interface ResourceConfig {
-  Memory?: number;
-  MemorySwap?: number;
-  MemoryReservation?: number;
-  NanoCpus?: number;
-  CpuShares?: number;
-  CpuPeriod?: number;
-  CpuQuota?: number;
-  CpusetCpus?: string;
-  PidsLimit?: number | null;
-  OomKillDisable?: boolean;
-}
+/** The resource fields of Docker's HostConfig. */
+export type ResourceConfig = Pick<
+  HostConfig,
+  'Memory' | 'MemorySwap' | 'MemoryReservation' | 'NanoCpus' | 'CpuShares' | 'CpuPeriod' | 'CpuQuota' | 'CpusetCpus' | 'PidsLimit' | 'OomKillDisable'
+>;
 
 /** What the host's cgroups can do; detected by `cgroupFeatures()`. */
 export interface CgroupFeatures {
