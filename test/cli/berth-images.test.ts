@@ -190,10 +190,11 @@ describe('berth CLI: images', () => {
     const json = (await ok('images', '--format', 'json')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
     const docker = (await daemon.docker(['images', '--format', 'json'])).stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
     // Same fields, same order (docker's rows marshal as Go maps: sorted keys), same values.
-    assert.deepEqual(
-      json.map(({ CreatedSince: _c, ...rest }) => Object.entries(rest)),
-      docker.map(({ CreatedSince: _c, ...rest }) => Object.entries(rest)),
-    );
+    // The order of one image's rows is docker's Go map order, which changes from run to run:
+    // rows are compared in a fixed order.
+    const rows = (list: Array<Record<string, string>>) =>
+      list.map(({ CreatedSince: _c, ...rest }) => Object.entries(rest)).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+    assert.deepEqual(rows(json), rows(docker));
   });
 
   it('filters by reference, dangling and label', async () => {
