@@ -43,7 +43,9 @@ async function ok(...args: string[]): Promise<string> {
 async function sameAsDocker(...args: string[]): Promise<RunResult> {
   let mine = await berth(args);
   let theirs = await daemon.docker(args);
-  for (let i = 0; i < 4 && JSON.stringify({ ...mine, stderr: mine.stderr.replaceAll('berth', 'docker') }) !== JSON.stringify(theirs); i++) {
+  // Retried: docker orders an image's rows by Go map iteration (random per run) and clock
+  // ticks can fall between the two calls; 15 tries make a chance mismatch of orders negligible.
+  for (let i = 0; i < 15 && JSON.stringify({ ...mine, stderr: mine.stderr.replaceAll('berth', 'docker') }) !== JSON.stringify(theirs); i++) {
     mine = await berth(args);
     theirs = await daemon.docker(args);
   }
