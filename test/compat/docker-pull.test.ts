@@ -1,12 +1,12 @@
 // The real docker CLI pulling from and pushing to a real registry (Debian's docker-registry,
 // CNCF distribution) on loopback through a private berthd; skopeo reads back what was pushed.
 import * as assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TestDaemon, alpineRootfs, busyboxLayout } from '../helpers/berthd.js';
-import { BUSYBOX_TAG, TestRegistry, skopeo, umoci } from '../registry/registries.js';
+import { TestDaemon, alpineRootfs } from '../helpers/berthd.js';
+import { BUSYBOX_TAG, TestRegistry, skopeo } from '../registry/registries.js';
 
 const BUSYBOX_MANIFEST = 'sha256:a34ce92094b7b100a98fbd21411a92825f6827b1bc5f6918c253516c90556998';
 const BUSYBOX_LAYER = '5c3b447848a9';
@@ -21,17 +21,9 @@ before(async () => {
   [daemon, registry, other] = await Promise.all([TestDaemon.start(), TestRegistry.start(), TestRegistry.start()]);
   await registry.pushBusybox();
   // A second image on the same base: busybox plus one layer, made with umoci.
-  const layout = join(scratch, 'layout');
-  cpSync(busyboxLayout, layout, { recursive: true });
-  const bundle = join(scratch, 'bundle');
-  await umoci(['unpack', '--image', `${layout}:busybox:${BUSYBOX_TAG}`, bundle]);
-  writeFileSync(join(bundle, 'rootfs', 'hello.txt'), 'hello from the second layer\n');
-  await umoci(['repack', '--image', `${layout}:hello`, bundle]);
-  await skopeo(['copy', '--dest-tls-verify=false', `oci:${layout}:hello`, `docker://${registry.host}/library/hello:v1`]);
+  await registry.pushOnBusybox(scratch, 'hello', 'hello from the second layer\n');
   // A third, whose top layer only the progress test downloads.
-  writeFileSync(join(bundle, 'rootfs', 'hello.txt'), 'a layer for the progress test\n');
-  await umoci(['repack', '--image', `${layout}:progress`, bundle]);
-  await skopeo(['copy', '--dest-tls-verify=false', `oci:${layout}:progress`, `docker://${registry.host}/library/progress:v1`]);
+  await registry.pushOnBusybox(scratch, 'progress', 'a layer for the progress test\n');
 });
 
 after(async () => {

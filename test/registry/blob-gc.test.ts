@@ -3,12 +3,12 @@
 // a layer shared with another image stays, and a blob written in the last minute is spared.
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TestDaemon, busyboxLayout } from '../helpers/berthd.js';
-import { BUSYBOX_TAG, TestRegistry, skopeo, umoci } from './registries.js';
+import { TestDaemon } from '../helpers/berthd.js';
+import { BUSYBOX_TAG, TestRegistry } from './registries.js';
 
 let daemon: TestDaemon;
 let registry: TestRegistry;
@@ -19,13 +19,7 @@ before(async () => {
   [daemon, registry] = await Promise.all([TestDaemon.start(), TestRegistry.start()]);
   await registry.pushBusybox();
   // A second image on the same base: busybox plus one layer.
-  const layout = join(scratch, 'layout');
-  cpSync(busyboxLayout, layout, { recursive: true });
-  const bundle = join(scratch, 'bundle');
-  await umoci(['unpack', '--image', `${layout}:busybox:${BUSYBOX_TAG}`, bundle]);
-  writeFileSync(join(bundle, 'rootfs', 'hello.txt'), 'hello from the second layer\n');
-  await umoci(['repack', '--image', `${layout}:hello`, bundle]);
-  await skopeo(['copy', '--dest-tls-verify=false', `oci:${layout}:hello`, `docker://${registry.host}/library/hello:v1`]);
+  await registry.pushOnBusybox(scratch, 'hello', 'hello from the second layer\n');
 });
 
 after(async () => {

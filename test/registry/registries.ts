@@ -3,7 +3,7 @@
  * temporary folder, stopped by its PID; and helpers to fill it with skopeo and umoci.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,6 +103,22 @@ export class TestRegistry {
   /** Copies the shared busybox layout to `repo:tag` on this registry. */
   async pushBusybox(repo = 'library/busybox', tag = BUSYBOX_TAG, extra: string[] = []): Promise<void> {
     await skopeo(['copy', '--dest-tls-verify=false', ...extra, `oci:${busyboxLayout}:busybox:${BUSYBOX_TAG}`, `docker://${this.host}/${repo}:${tag}`]);
+  }
+
+  /**
+   * Pushes `library/<name>:v1`: busybox plus one layer holding /hello.txt with `content`,
+   * made with umoci in `workDir` (busybox is copied and unpacked there once, for every call).
+   */
+  async pushOnBusybox(workDir: string, name: string, content: string): Promise<void> {
+    const layout = join(workDir, 'layout');
+    const bundle = join(workDir, 'bundle');
+    if (!existsSync(bundle)) {
+      cpSync(busyboxLayout, layout, { recursive: true });
+      await umoci(['unpack', '--image', `${layout}:busybox:${BUSYBOX_TAG}`, bundle]);
+    }
+    writeFileSync(join(bundle, 'rootfs', 'hello.txt'), content);
+    await umoci(['repack', '--image', `${layout}:${name}`, bundle]);
+    await skopeo(['copy', '--dest-tls-verify=false', `oci:${layout}:${name}`, `docker://${this.host}/library/${name}:v1`]);
   }
 }
 
