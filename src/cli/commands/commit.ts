@@ -1,9 +1,6 @@
 /** commit, diff and export: a container's filesystem as an image, a change list, a tar. */
-import { createWriteStream } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, normalize } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { parseArgs } from '../args.js';
+import { writeArchive } from '../archive-output.js';
 import type { Command } from '../command.js';
 import { ExitError } from '../command.js';
 import { containerPath } from './run.js';
@@ -86,46 +83,8 @@ export const exportCommand: Command = {
   },
   async run(ctx, argv, path) {
     const a = parseArgs(this.spec, argv, path);
-    const output = a.string('output') ?? '';
-    if (output === '' && process.stdout.isTTY) {
-      throw new ExitError('cowardly refusing to save to a terminal. Use the -o flag or redirect', 1);
-    }
-    if (output !== '') await checkOutputPath(output);
-    const res = await ctx.client.call('GET', containerPath(a.args[0]!, '/export'));
-    if (output === '') {
-      try {
-        await pipeline(res.body, process.stdout);
-      } catch (err) {
-        // A reader that stopped early (`| head`) is not an error of ours.
-        if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
-      }
-      return 0;
-    }
-    await copyToFile(output, res.body);
+    const id = a.args[0]!;
+    await writeArchive(a.string('output') ?? '', 'failed to export container', async () => (await ctx.client.call('GET', containerPath(id, '/export'))).body);
     return 0;
   },
 };
-
-/** docker's ValidateOutputPath: the directory must exist; the path, if there, be a file or a directory. */
-async function checkOutputPath(output: string): Promise<void> {
-  const dir = dirname(normalize(output));
-  if (dir !== '.' && !(await stat(dir).catch(() => undefined))) {
-    throw new ExitError(`failed to export container: invalid output path: directory "${dir}" does not exist`, 1);
-  }
-  const st = await stat(output).catch(() => undefined);
-  if (st && !st.isFile() && !st.isDirectory()) {
-    throw new ExitError(`failed to export container: invalid output path: "${output}" must be a directory or a regular file`, 1);
-  }
-}
-
-/** docker's CopyToFile: written beside the target, renamed over it when complete. */
-async function copyToFile(output: string, body: NodeJS.ReadableStream): Promise<void> {
-  const temp = join(dirname(output), `.${basename(output)}.${process.pid}.tmp`);
-  try {
-    await pipeline(body, createWriteStream(temp, { mode: 0o644 }));
-    await rename(temp, output);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
-}

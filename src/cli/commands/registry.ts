@@ -1,10 +1,9 @@
 /** Registry commands: pull, push, login, logout, and save. Credentials live in docker's config.json. */
-import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { basename, dirname, join, normalize } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { dirname, join } from 'node:path';
 import { parseArgs } from '../args.js';
+import { writeArchive } from '../archive-output.js';
 import type { CliContext, Command } from '../command.js';
 import { ExitError } from '../command.js';
 
@@ -229,39 +228,7 @@ export const saveCommand: Command = {
   },
   async run(ctx, argv, path) {
     const a = parseArgs(this.spec, argv, path);
-    const output = a.string('output') ?? '';
-    if (output === '' && process.stdout.isTTY) {
-      throw new ExitError('cowardly refusing to save to a terminal. Use the -o flag or redirect', 1);
-    }
-    if (output !== '') {
-      const dir = dirname(normalize(output));
-      if (dir !== '.' && !(await stat(dir).catch(() => undefined))) {
-        throw new ExitError(`failed to save image: invalid output path: directory "${dir}" does not exist`, 1);
-      }
-      const st = await stat(output).catch(() => undefined);
-      if (st && !st.isFile() && !st.isDirectory()) {
-        throw new ExitError(`failed to save image: invalid output path: "${output}" must be a directory or a regular file`, 1);
-      }
-    }
-    const res = await ctx.client.call('GET', '/images/get', { query: { names: a.args } });
-    if (output === '') {
-      try {
-        await pipeline(res.body, process.stdout);
-      } catch (err) {
-        // A reader that stopped early (`| head`) is not an error of ours.
-        if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
-      }
-      return 0;
-    }
-    // Written beside the target and renamed over it when complete, as docker's CopyToFile.
-    const temp = join(dirname(output), `.${basename(output)}.${process.pid}.tmp`);
-    try {
-      await pipeline(res.body, createWriteStream(temp, { mode: 0o644 }));
-      await rename(temp, output);
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
-    }
+    await writeArchive(a.string('output') ?? '', 'failed to save image', async () => (await ctx.client.call('GET', '/images/get', { query: { names: a.args } })).body);
     return 0;
   },
 };
