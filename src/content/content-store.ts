@@ -13,6 +13,7 @@ import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream, type ReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
 import { InvalidArgument, NotFound, Unavailable, errnoCode } from '../errors/errors.js';
 import { syncDir } from '../util/atomic-file.js';
 import { checkDigest, digestHex } from './digest.js';
@@ -54,6 +55,8 @@ export interface IngestWriter {
   /** Bytes already written, including those kept from an earlier, interrupted write. */
   readonly offset: number;
   write(chunk: Buffer): Promise<void>;
+  /** The bytes kept from an earlier write (the first `offset` bytes the writer opened with). */
+  readKept(): Readable;
   /** Verifies, fsyncs and makes the blob visible. */
   commit(): Promise<BlobInfo>;
   /** Closes the file and keeps the bytes for a later resume. */
@@ -213,6 +216,7 @@ export class LocalContentStore implements ContentStore {
 class LocalIngest implements IngestWriter {
   readonly ref: string;
   #offset: number;
+  readonly #keptSize: number;
   readonly #store: LocalContentStore;
   readonly #dir: string;
   readonly #file: FileHandle;
@@ -237,12 +241,18 @@ class LocalIngest implements IngestWriter {
     this.#file = file;
     this.#hash = hash;
     this.#offset = offset;
+    this.#keptSize = offset;
     this.#expected = expected;
     this.#unlock = unlock;
   }
 
   get offset(): number {
     return this.#offset;
+  }
+
+  readKept(): Readable {
+    if (this.#keptSize === 0) return Readable.from([]);
+    return createReadStream(join(this.#dir, 'data'), { start: 0, end: this.#keptSize - 1 });
   }
 
   async write(chunk: Buffer): Promise<void> {
@@ -312,4 +322,17 @@ function verify(digest: string, size: number, expected: Expected, what: string):
   if (expected.digest !== undefined && digest !== expected.digest) {
     throw new InvalidArgument(`${what} ${expected.digest}: digest mismatch: the content hashes to ${digest}`);
   }
+}
+
+/**
+ * A stream that passes on each chunk once `writer` has written it: a blob stored while its
+ * bytes are being read (unpacked, say). The reader's pace is the writer's: no chunk waits
+ * in memory for the disk.
+ */
+export function storeWhilePassing(writer: IngestWriter): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      writer.write(chunk).then(() => done(null, chunk), done);
+    },
+  });
 }

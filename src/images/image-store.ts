@@ -56,6 +56,15 @@ export interface DeleteRecord {
   Deleted?: string;
 }
 
+/** A layer unpacked by extractLayer, in a snapshot of its own, not yet on top of anything. */
+export interface UnpackedLayer {
+  /** The active snapshot it is in. */
+  key: string;
+  diffId: string;
+  /** Bytes of file content. */
+  size: number;
+}
+
 /** What the image store needs to know of containers: which use which image. */
 export interface ContainerUsage {
   id: string;
@@ -194,6 +203,17 @@ export class ImageStore {
    * twice. The returned record is not stored until an image that uses it is added.
    */
   async unpackLayer(input: Readable, parent: string | undefined, expectedDiffId?: string): Promise<LayerRecord> {
+    const unpacked = await this.extractLayer(input, expectedDiffId);
+    return this.commitLayer(unpacked, parent);
+  }
+
+  /**
+   * Unpacks one layer into a snapshot of its own, below nothing yet: a layer's files never
+   * depend on the layers under it, so the layers of an image can be unpacked all at once and
+   * in any order, then committed in order with commitLayer (or dropped with discardLayer).
+   * Throws, keeping nothing, when the tar is bad or does not hash to `expectedDiffId`.
+   */
+  async extractLayer(input: Readable, expectedDiffId?: string): Promise<UnpackedLayer> {
     const tar = await decompressStream(input);
     const hash = createHash('sha256');
     const hashed = tar.pipe(
@@ -206,8 +226,7 @@ export class ImageStore {
     );
     tar.on('error', (err) => hashed.destroy(err));
     const key = `extract-${randomUUID()}`;
-    await this.#snapshots.prepare(key, parent);
-    let committed = false;
+    await this.#snapshots.prepare(key);
     try {
       const { size } = await applyLayer(this.#snapshots.upperDir(key), hashed);
       await drain(hashed);
@@ -215,10 +234,28 @@ export class ImageStore {
       if (expectedDiffId && diffId !== expectedDiffId) {
         throw new InvalidArgument(`layer diff id mismatch: the content hashes to ${diffId}, the image says ${expectedDiffId}`);
       }
-      const chainId = parent ? sha256Digest(`${parent} ${diffId}`) : diffId;
+      return { key, diffId, size };
+    } catch (err) {
+      await this.#snapshots.remove(key).catch(() => undefined);
+      throw err;
+    } finally {
+      hashed.destroy();
+    }
+  }
+
+  /**
+   * Makes an unpacked layer the layer on top of `parent` (a chain id), keyed by its chain id;
+   * when that layer is there already (unpacked by another pull meanwhile), the unpacked copy
+   * is dropped. The layer is kept from garbage collection until an image uses it.
+   */
+  async commitLayer(unpacked: UnpackedLayer, parent: string | undefined): Promise<LayerRecord> {
+    const { key, diffId, size } = unpacked;
+    const chainId = parent ? sha256Digest(`${parent} ${diffId}`) : diffId;
+    let committed = false;
+    try {
       if (!(await this.#snapshots.stat(chainId))) {
         try {
-          await this.#snapshots.commit(chainId, key);
+          await this.#snapshots.commit(chainId, key, parent ? { parent } : {});
           committed = true;
         } catch (err) {
           // A concurrent unpack of the same layer won the race: use its snapshot.
@@ -229,9 +266,13 @@ export class ImageStore {
       const existing = this.#meta.read().layers[chainId];
       return existing ?? { chainId, diffId, ...(parent ? { parent } : {}), size };
     } finally {
-      hashed.destroy();
       if (!committed) await this.#snapshots.remove(key).catch(() => undefined);
     }
+  }
+
+  /** Drops a layer unpacked by extractLayer and never committed. */
+  async discardLayer(unpacked: UnpackedLayer): Promise<void> {
+    await this.#snapshots.remove(unpacked.key).catch(() => undefined);
   }
 
   /** Stores a config and adds the image with its layers and references in one transaction. */

@@ -46,8 +46,12 @@ export interface Snapshotter {
   /** A read-only view of committed `parent`. */
   view(key: string, parent: string): Promise<Mount[]>;
   mounts(key: string): Promise<Mount[]>;
-  /** Active `key` becomes committed `name`; AlreadyExists when `name` is taken. */
-  commit(name: string, key: string): Promise<void>;
+  /**
+   * Active `key` becomes committed `name`; AlreadyExists when `name` is taken. `parent` puts
+   * a snapshot prepared without one on top of committed `parent` (a layer unpacked before
+   * the layer below it was: a layer's files never depend on those below).
+   */
+  commit(name: string, key: string, opts?: { parent?: string }): Promise<void>;
   /** Conflict when other snapshots have it as their parent. */
   remove(key: string): Promise<void>;
   walk(): AsyncIterable<SnapshotInfo>;
@@ -123,7 +127,7 @@ export class OverlaySnapshotter implements Snapshotter {
     return this.#mounts(rec);
   }
 
-  async commit(name: string, key: string): Promise<void> {
+  async commit(name: string, key: string, opts: { parent?: string } = {}): Promise<void> {
     validKey(name);
     await this.#ready();
     const rec = this.#get(key);
@@ -132,8 +136,15 @@ export class OverlaySnapshotter implements Snapshotter {
     }
     if (this.#busyKeys.has(key)) throw new Conflict(`snapshot ${key}: is being committed or removed`);
     if (this.#byKey.has(name) || this.#reserved.has(name)) throw new AlreadyExists(`snapshot ${name}: already exists`);
-    const committed: SnapshotRecord = { ...rec, key: name, kind: 'committed' };
-    this.#reserved.set(name, rec.parent);
+    const parent = opts.parent ?? rec.parent;
+    if (opts.parent !== undefined) {
+      if (rec.parent !== undefined) throw new InvalidArgument(`snapshot ${key}: it has parent ${rec.parent} already`);
+      const p = this.#byKey.get(opts.parent);
+      if (!p || p.kind !== 'committed') throw new NotFound(`snapshot ${key}: parent snapshot ${opts.parent} not found or not committed`);
+      if (this.#busyKeys.has(opts.parent)) throw new Conflict(`snapshot ${key}: parent snapshot ${opts.parent} is being removed`);
+    }
+    const committed: SnapshotRecord = { ...rec, key: name, kind: 'committed', ...(parent !== undefined ? { parent } : {}) };
+    this.#reserved.set(name, parent);
     this.#busyKeys.add(key);
     try {
       // The content must be on disk before the record that calls it committed.

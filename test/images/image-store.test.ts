@@ -102,6 +102,28 @@ describe('image store', () => {
     assert.equal((await committed(snapshots)).length, 2, 'a refused layer left a snapshot behind');
   });
 
+  it('unpacks the layers of an image in any order, then commits them in order', async () => {
+    const { store, snapshots } = await freshStore();
+    const lower = await tar({ 'lower.txt': 'l' });
+    const upper = await tar({ 'upper.txt': 'u' });
+    // The upper layer is unpacked first: it does not need the lower one on disk.
+    const unpackedUpper = await store.extractLayer(Readable.from([upper]), sha256(upper));
+    const unpackedLower = await store.extractLayer(Readable.from([lower]), sha256(lower));
+    assert.deepEqual((await committed(snapshots)).map((k) => k.split(':')[0]), ['active', 'active']);
+    const base = await store.commitLayer(unpackedLower, undefined);
+    const top = await store.commitLayer(unpackedUpper, base.chainId);
+    assert.equal(top.chainId, sha256(`${base.chainId} ${sha256(upper)}`));
+    assert.deepEqual(await committed(snapshots), [`committed:${base.chainId}`, `committed:${top.chainId}`].sort());
+    assert.equal((await snapshots.stat(top.chainId))?.parent, base.chainId);
+
+    // A layer that is there already: the unpacked copy goes.
+    const again = await store.extractLayer(Readable.from([upper]));
+    assert.deepEqual(await store.commitLayer(again, base.chainId), top);
+    const dropped = await store.extractLayer(Readable.from([await tar({ never: 'n' })]));
+    await store.discardLayer(dropped);
+    assert.deepEqual(await committed(snapshots), [`committed:${base.chainId}`, `committed:${top.chainId}`].sort());
+  });
+
   it('concurrent unpacks of the same layer make one snapshot', async () => {
     const { store, snapshots } = await freshStore();
     const bytes = await tar({ 'big.bin': 'x'.repeat(2_000_000) });

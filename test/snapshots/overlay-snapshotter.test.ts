@@ -92,6 +92,24 @@ describe('OverlaySnapshotter', () => {
     await assert.rejects(s.remove('layer1'), NotFound);
   });
 
+  it('commits a snapshot prepared without a parent on top of one (a layer unpacked before the one below it)', async () => {
+    const s = new OverlaySnapshotter(scratch.dir());
+    await s.prepare('top');
+    writeFileSync(join(s.upperDir('top'), 'upper'), 'u');
+    await assert.rejects(s.commit('L2', 'top', { parent: 'L1' }), (e: Error) => e instanceof NotFound && /parent snapshot L1/.test(e.message));
+    await commitLayer(s, 'L1', undefined, await tarOf([[{ name: 'lower', type: 'file' }, 'l']]));
+    await s.commit('L2', 'top', { parent: 'L1' });
+    assert.equal((await s.stat('L2'))?.parent, 'L1');
+    await assert.rejects(s.remove('L1'), (e: Error) => e instanceof Conflict && /parent of L2/.test(e.message));
+    const mounts = await s.view('v', 'L2');
+    assert.ok(mounts[0]!.options.includes(`lowerdir=${s.upperDir('L2')}:${s.upperDir('L1')}`));
+    // The parent sticks across a restart (it is in meta.json).
+    assert.equal((await new OverlaySnapshotter(s.root).stat('L2'))?.parent, 'L1');
+    // A snapshot that has a parent keeps it.
+    await s.prepare('k3', 'L1');
+    await assert.rejects(s.commit('L3', 'k3', { parent: 'L2' }), (e: Error) => e instanceof InvalidArgument && /has parent L1 already/.test(e.message));
+  });
+
   it('stacks two layers with a whiteout and an opaque directory through overlay', async () => {
     const root = scratch.dir();
     const s = new OverlaySnapshotter(root);
