@@ -4,14 +4,18 @@
  *
  * Every byte is verified before it becomes visible: documents against the digests that name
  * them, layers in resumable content-store ingests that commit only when digest and size match.
- * Layers download in parallel (3 at a time) and unpack in order as each arrives; an
- * interrupted pull leaves its partial layers in their ingests, and the next one resumes them
- * with Range requests. The compressed layers stay in the content store, and where they came
+ * Layers download in parallel (3 at a time) and unpack while they download, each into a
+ * snapshot of its own (a layer's files never depend on the layers below), which are stacked
+ * in order once verified; docker unpacks one layer after another, each after its download.
+ * An interrupted pull leaves its partial layers in their ingests, and the next one resumes
+ * them with Range requests. The compressed layers stay in the content store, and where they came
  * from is recorded: a layer's tar made again from its unpacked files seldom hashes to the
  * diff id the registry's config names, so push sends these very bytes.
  */
-import { Transform } from 'node:stream';
+import { once } from 'node:events';
+import { PassThrough, Transform } from 'node:stream';
 import { InvalidArgument, NotFound, Unavailable } from '../errors/errors.js';
+import type { UnpackedLayer } from '../images/image-store.js';
 import type { ImageStore } from '../images/image-store.js';
 import type { Descriptor, ImageConfig } from '../images/oci-types.js';
 import { MediaTypes } from '../images/oci-types.js';
@@ -90,7 +94,7 @@ export async function pullImage(
   const repository = ref.path;
   const scopes = [pullScope(repository)];
   const tagOrDigest = ref.digest ?? ref.tag ?? 'latest';
-  const { client, top } = await resolveEndpoint(ctx, ref, auth, tagOrDigest, scopes);
+  const { client, top, blobs } = await resolveEndpoint(ctx, ref, auth, tagOrDigest, scopes);
   let manifestDesc: Descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.length };
   let manifestBytes = top.bytes;
   if (isIndexType(top.mediaType)) {
@@ -102,7 +106,7 @@ export async function pullImage(
 
   progress({ status: `Pulling from ${repository}`, id: tagOrDigest });
 
-  const configBytes = await fetchSmallBlob(client, repository, manifest.config, scopes);
+  const configBytes = await fetchSmallBlob(blobs, repository, manifest.config, scopes);
   const config = parseConfig(configBytes, manifest.config.digest);
   const diffIds = config.rootfs.diff_ids;
   if (diffIds.length !== manifest.layers.length) {
@@ -116,7 +120,7 @@ export async function pullImage(
     // The image is here already: nothing to fetch, only the names to point at it.
     layers = chainIds.map((c) => ctx.images.layer(c)!);
   } else {
-    layers = await fetchLayers(ctx, client, ref, manifest.layers, diffIds, chainIds, scopes, progress);
+    layers = await fetchLayers(ctx, blobs, ref, manifest.layers, diffIds, chainIds, scopes, progress);
   }
 
   const content = ctx.images.content;
@@ -138,12 +142,12 @@ export async function pullImage(
   return { id, digest: top.digest, reference: named };
 }
 
-/** Docker's words for a manifest the registry does not have, or will not show. */
 /**
  * Where the pull reads from: the first mirror that has the reference's manifest, else the
  * registry itself. A mirror that fails in any way (down, 404, 5xx) only passes the turn to
  * the next; the registry's own error is the one reported. Mirrors get no credentials: those
- * belong to the registry.
+ * belong to the registry. Blobs come from the endpoint that served the manifest, and from
+ * the registry when a mirror lacks one.
  */
 async function resolveEndpoint(
   ctx: RegistryContext,
@@ -151,21 +155,53 @@ async function resolveEndpoint(
   auth: AuthConfig,
   tagOrDigest: string,
   scopes: string[],
-): Promise<{ client: RegistryClient; top: Awaited<ReturnType<typeof fetchManifest>> }> {
+): Promise<{ client: RegistryClient; top: Awaited<ReturnType<typeof fetchManifest>>; blobs: BlobEndpoints }> {
   const expected = ref.digest ? { digest: ref.digest } : {};
+  const registry = new RegistryClient(ref.domain, auth, ctx.clientOptions);
   for (const mirror of ctx.clientOptions.config?.mirrors ?? []) {
     try {
       const client = new RegistryClient(ref.domain, {}, { ...ctx.clientOptions, endpoint: mirror });
-      return { client, top: await fetchManifest(client, ref.path, tagOrDigest, scopes, expected) };
+      const top = await fetchManifest(client, ref.path, tagOrDigest, scopes, expected);
+      return { client, top, blobs: new BlobEndpoints([client, registry], (err) => ctx.onMirrorError?.(mirror, err)) };
     } catch (err) {
       ctx.onMirrorError?.(mirror, err);
     }
   }
-  const client = new RegistryClient(ref.domain, auth, ctx.clientOptions);
   try {
-    return { client, top: await fetchManifest(client, ref.path, tagOrDigest, scopes, expected) };
+    return { client: registry, top: await fetchManifest(registry, ref.path, tagOrDigest, scopes, expected), blobs: new BlobEndpoints([registry]) };
   } catch (err) {
     throw pullError(err, ref);
+  }
+}
+
+/**
+ * The endpoints a pull fetches blobs from, in order: a mirror that lacks a blob, or fails to
+ * answer for it, passes the request to the next (docker gives up on the mirror instead).
+ */
+export class BlobEndpoints {
+  readonly #clients: RegistryClient[];
+  readonly #onFallback: ((err: unknown) => void) | undefined;
+
+  constructor(clients: RegistryClient[], onFallback?: (err: unknown) => void) {
+    this.#clients = clients;
+    this.#onFallback = onFallback;
+  }
+
+  /** GET of the blob: the first endpoint's answer that is not an error, else the last's. */
+  async get(repository: string, digest: string, opts: { scopes: string[]; signal?: AbortSignal; headers?: Record<string, string> }): Promise<Response> {
+    const path = `/v2/${repository}/blobs/${digest}`;
+    for (const [i, client] of this.#clients.entries()) {
+      const last = i === this.#clients.length - 1;
+      try {
+        const res = await client.request('GET', path, opts);
+        if (res.ok || last) return res;
+        this.#onFallback?.(await registryError(res, `fetching blob ${digest}`));
+      } catch (err) {
+        if (last || opts.signal?.aborted) throw err;
+        this.#onFallback?.(err);
+      }
+    }
+    throw new Unavailable(`fetching blob ${digest}: no registry endpoint to ask`);
   }
 }
 
@@ -200,9 +236,9 @@ function parseConfig(bytes: Buffer, digest: string): ImageConfig {
 }
 
 /** A config: small, read whole, verified against its descriptor. */
-async function fetchSmallBlob(client: RegistryClient, repository: string, desc: Descriptor, scopes: string[]): Promise<Buffer> {
+async function fetchSmallBlob(blobs: BlobEndpoints, repository: string, desc: Descriptor, scopes: string[]): Promise<Buffer> {
   if (desc.size > MAX_CONFIG_SIZE) throw new InvalidArgument(`blob ${desc.digest}: ${desc.size} bytes is too large for an image config`);
-  const res = await client.request('GET', `/v2/${repository}/blobs/${desc.digest}`, { scopes });
+  const res = await blobs.get(repository, desc.digest, { scopes });
   if (!res.ok) throw await registryError(res, `fetching blob ${desc.digest}`);
   const bytes = await readLimited(res, desc.size, `blob ${desc.digest}`);
   const digest = sha256(bytes);
@@ -213,7 +249,7 @@ async function fetchSmallBlob(client: RegistryClient, repository: string, desc: 
 
 async function fetchLayers(
   ctx: RegistryContext,
-  client: RegistryClient,
+  blobs: BlobEndpoints,
   ref: Reference,
   descs: Descriptor[],
   diffIds: string[],
@@ -221,7 +257,6 @@ async function fetchLayers(
   scopes: string[],
   progress: ProgressSink,
 ): Promise<LayerRecord[]> {
-  const content = ctx.images.content;
   const missing: number[] = [];
   for (const [i, desc] of descs.entries()) {
     checkLayerType(desc);
@@ -234,48 +269,44 @@ async function fetchLayers(
   }
   for (const i of missing.slice(PULL_CONCURRENCY)) progress({ status: 'Waiting', progressDetail: {}, id: shortDigest(descs[i]!.digest) });
 
+  // Every missing layer downloads and unpacks at once (3 at a time), each into a snapshot of
+  // its own; they are then put on top of each other in order.
   const abort = new AbortController();
   const slots = new Semaphore(PULL_CONCURRENCY);
-  const acquired = new Set<string>();
-  const downloads = new Map<number, Promise<void>>();
+  const unpacks = new Map<number, Promise<UnpackedLayer>>();
   for (const i of missing) {
-    const desc = descs[i]!;
-    const id = shortDigest(desc.digest);
-    acquired.add(desc.digest);
-    const p = ctx.downloads.acquire(desc.digest, () =>
-      slots.run(() => downloadLayer(client, ref.path, desc, scopes, content, abort.signal, (current, done) => {
-        if (done === 'verifying') progress({ status: 'Verifying Checksum', progressDetail: {}, id });
-        else if (done === 'complete') progress({ status: 'Download complete', progressDetail: {}, id });
-        else progress(progressMessage('Downloading', id, current, desc.size));
-      })),
-    );
+    const layer: LayerFetch = { ctx, blobs, repository: ref.path, desc: descs[i]!, diffId: diffIds[i]!, scopes, signal: abort.signal, progress };
+    const unpack = slots.run(() => fetchLayer(layer));
     // Failures are seen where the layer is awaited; this keeps them from being unhandled.
-    p.catch(() => undefined);
-    downloads.set(i, p);
+    unpack.catch(() => undefined);
+    unpacks.set(i, unpack);
   }
 
   const records: LayerRecord[] = [];
+  const committed = new Set<number>();
   try {
     for (const [i, desc] of descs.entries()) {
-      const existing = ctx.images.layer(chainIds[i]!);
-      const download = downloads.get(i);
-      if (!download && existing) {
-        records.push(existing);
+      const unpack = unpacks.get(i);
+      if (!unpack) {
+        records.push(ctx.images.layer(chainIds[i]!)!);
         continue;
       }
-      await download;
-      const id = shortDigest(desc.digest);
       const parent = i > 0 ? records[i - 1]!.chainId : undefined;
-      records.push(await extractLayer(ctx, desc, parent, diffIds[i]!, id, progress));
-      progress({ status: 'Pull complete', progressDetail: {}, id });
+      const unpacked = await unpack;
+      committed.add(i);
+      records.push(await ctx.images.commitLayer(unpacked, parent));
+      progress({ status: 'Pull complete', progressDetail: {}, id: shortDigest(desc.digest) });
     }
   } catch (err) {
     abort.abort(err);
-    // Wait for every download to stop, so no ingest is left open (kept bytes stay resumable).
-    await Promise.allSettled(downloads.values());
+    // Wait for every download to stop, so no ingest is left open (kept bytes stay resumable),
+    // and drop what was unpacked but not committed.
+    for (const [i, unpack] of unpacks) {
+      const unpacked = await unpack.catch(() => undefined);
+      if (unpacked && !committed.has(i)) await ctx.images.discardLayer(unpacked);
+    }
+    ctx.images.unpin(records.map((r) => r.chainId));
     throw err;
-  } finally {
-    for (const digest of acquired) ctx.downloads.release(digest);
   }
   return records;
 }
@@ -292,12 +323,47 @@ function checkLayerType(desc: Descriptor): void {
   if (!known.includes(desc.mediaType)) throw new InvalidArgument(`layer ${desc.digest}: unsupported media type "${desc.mediaType}"`);
 }
 
-async function extractLayer(ctx: RegistryContext, desc: Descriptor, parent: string | undefined, diffId: string, id: string, progress: ProgressSink): Promise<LayerRecord> {
-  const content = ctx.images.content;
+/** One layer to fetch and unpack. */
+interface LayerFetch {
+  ctx: RegistryContext;
+  blobs: BlobEndpoints;
+  repository: string;
+  desc: Descriptor;
+  diffId: string;
+  scopes: string[];
+  signal: AbortSignal;
+  progress: ProgressSink;
+}
+
+/**
+ * A layer unpacked into a snapshot of its own, its blob verified and stored. When another
+ * pull is downloading the same blob, this one waits for it and unpacks the stored blob.
+ */
+async function fetchLayer(layer: LayerFetch): Promise<UnpackedLayer> {
+  const { ctx, desc } = layer;
+  let own: Promise<UnpackedLayer> | undefined;
+  const stored = ctx.downloads.acquire(desc.digest, () => {
+    const download = downloadUnpacking(layer);
+    own = download.unpacked;
+    return download.stored;
+  });
+  try {
+    if (own) return await own;
+    await stored;
+    return await unpackStored(layer);
+  } finally {
+    ctx.downloads.release(desc.digest);
+  }
+}
+
+/** Unpacks a layer whose blob is in the content store. */
+async function unpackStored(layer: LayerFetch): Promise<UnpackedLayer> {
+  const { ctx, desc, progress } = layer;
+  const id = shortDigest(desc.digest);
+  progress({ status: 'Download complete', progressDetail: {}, id });
   const throttle = new Throttle();
   let current = 0;
-  progress(progressMessage('Extracting', id, 0, desc.size));
-  const counted = content.openBlob(desc.digest).pipe(
+  const counted = ctx.images.content.openBlob(desc.digest).pipe(
     new Transform({
       transform(chunk: Buffer, _enc, done) {
         current += chunk.length;
@@ -306,78 +372,167 @@ async function extractLayer(ctx: RegistryContext, desc: Descriptor, parent: stri
       },
     }),
   );
-  const record = await ctx.images.unpackLayer(counted, parent, diffId);
+  const unpacked = await ctx.images.extractLayer(counted, layer.diffId).catch((err: unknown) => {
+    throw unpackError(desc, err);
+  });
   progress(progressMessage('Extracting', id, desc.size, desc.size));
-  return record;
+  return unpacked;
 }
 
-type DownloadEvent = 'progress' | 'verifying' | 'complete';
+/** A layer whose content could not be unpacked, named in the error. */
+function unpackError(desc: Descriptor, err: unknown): unknown {
+  if (err instanceof InvalidArgument) return new InvalidArgument(`layer ${desc.digest}: ${err.message}`, { cause: err });
+  return err;
+}
 
 /**
- * Downloads a blob into the content store through the resumable ingest `pull-<digest>`:
- * bytes kept from an interrupted download are asked for no more (Range), the commit checks
- * digest and size. A broken connection keeps the bytes; wrong bytes throw them away.
+ * Downloads a blob into the content store through the resumable ingest `pull-<digest>` and
+ * unpacks it while it arrives: each chunk is written to the ingest, then handed to the
+ * unpacker. Bytes kept from an interrupted download are not asked for again (Range): they
+ * are read back from the ingest for the unpacker. The commit checks digest and size, and
+ * the unpacked layer is handed on only when both match. A broken connection keeps the
+ * bytes; wrong bytes throw them away.
+ *
+ * `stored` settles when the blob is in the content store (what a second pull of the same
+ * blob waits for); `unpacked` when the layer is unpacked too.
  */
-async function downloadLayer(
-  client: RegistryClient,
-  repository: string,
-  desc: Descriptor,
-  scopes: string[],
-  content: ImageStore['content'],
-  signal: AbortSignal,
-  report: (current: number, event: DownloadEvent) => void,
-): Promise<void> {
+function downloadUnpacking(layer: LayerFetch): { stored: Promise<void>; unpacked: Promise<UnpackedLayer> } {
+  let markStored!: () => void;
+  let failStored!: (err: unknown) => void;
+  const stored = new Promise<void>((resolve, reject) => {
+    markStored = resolve;
+    failStored = reject;
+  });
+  const unpacked = (async () => {
+    try {
+      return await downloadAndUnpack(layer, markStored);
+    } catch (err) {
+      failStored(err);
+      throw err;
+    }
+  })();
+  return { stored, unpacked };
+}
+
+async function downloadAndUnpack(layer: LayerFetch, markStored: () => void): Promise<UnpackedLayer> {
+  const { ctx, desc, signal, progress } = layer;
+  const content = ctx.images.content;
+  const id = shortDigest(desc.digest);
   if (await content.info(desc.digest)) {
-    report(desc.size, 'complete');
-    return;
+    markStored();
+    return unpackStored(layer);
   }
   const ref = `pull-${desc.digest}`;
   const expected = { digest: desc.digest, size: desc.size };
   let writer = await content.ingest(ref, expected);
+  let source: PassThrough | undefined;
+  let unpacking: Promise<UnpackedLayer> | undefined;
   try {
+    let res: Response | undefined;
     if (writer.offset < desc.size) {
       const resumeFrom = writer.offset;
-      const res = await client.request('GET', `/v2/${repository}/blobs/${desc.digest}`, {
-        scopes,
+      res = await layer.blobs.get(layer.repository, desc.digest, {
+        scopes: layer.scopes,
         signal,
         headers: resumeFrom > 0 ? { Range: `bytes=${resumeFrom}-` } : {},
       });
       if (!res.ok) throw await registryError(res, `fetching blob ${desc.digest}`);
+      if (!res.body) throw new Unavailable(`fetching blob ${desc.digest}: the registry sent no body`);
       if (resumeFrom > 0 && res.status !== 206) {
         // The registry sent the whole blob: start the ingest over.
         await writer.abort();
         writer = await content.ingest(ref, expected);
       }
+    }
+    source = new PassThrough({ highWaterMark: UNPACK_BUFFER });
+    // The unpacker reports a failure through `unpacking`; a stream error needs no listener of its own.
+    source.on('error', () => undefined);
+    unpacking = ctx.images.extractLayer(source, layer.diffId).catch((err: unknown) => {
+      throw unpackError(desc, err);
+    });
+    const feed = new UnpackFeed(source, unpacking);
+    for await (const chunk of writer.readKept()) await feed.write(chunk as Buffer);
+    if (res?.body) {
       const throttle = new Throttle();
-      if (!res.body) throw new Unavailable(`fetching blob ${desc.digest}: the registry sent no body`);
       const reader = res.body.getReader();
       try {
         for (;;) {
           const { done, value } = await reader.read();
           if (done) break;
-          await writer.write(Buffer.from(value));
-          if (throttle.ready()) report(writer.offset, 'progress');
+          const chunk = Buffer.from(value);
+          await writer.write(chunk);
+          if (throttle.ready()) progress(progressMessage('Downloading', id, writer.offset, desc.size));
+          await feed.write(chunk);
         }
       } catch (err) {
         await reader.cancel().catch(() => undefined);
-        if (err instanceof InvalidArgument) throw err;
+        if (err instanceof InvalidArgument || feed.failed) throw err;
         if (signal.aborted) throw signal.reason ?? err;
         throw new Unavailable(`fetching blob ${desc.digest}: the connection broke after ${writer.offset} of ${desc.size} bytes: ${causeMessage(err)}`, { cause: err });
       }
-      report(writer.offset, 'progress');
+      progress(progressMessage('Downloading', id, writer.offset, desc.size));
       if (writer.offset < desc.size) {
         throw new Unavailable(`fetching blob ${desc.digest}: the registry ended the download after ${writer.offset} of ${desc.size} bytes`);
       }
     }
-    report(writer.offset, 'verifying');
+    source.end();
+    progress({ status: 'Verifying Checksum', progressDetail: {}, id });
     // Checks digest and size; on a mismatch the bytes are thrown away, nothing is stored.
     await writer.commit();
-    report(desc.size, 'complete');
+    progress({ status: 'Download complete', progressDetail: {}, id });
   } catch (err) {
+    source?.destroy(err instanceof Error ? err : new Error(String(err)));
+    const partial = await unpacking?.catch(() => undefined);
+    if (partial) await ctx.images.discardLayer(partial);
     // Wrong bytes are dropped; bytes cut short by the network are kept for a resume.
     if (err instanceof InvalidArgument) await writer.abort().catch(() => undefined);
     else await writer.close().catch(() => undefined);
     throw err;
+  }
+  markStored();
+  const result = await unpacking;
+  progress(progressMessage('Extracting', id, desc.size, desc.size));
+  return result;
+}
+
+/** Bytes buffered between the download and the unpacker. */
+const UNPACK_BUFFER = 1024 * 1024;
+
+/**
+ * Hands downloaded bytes to the unpacker, waiting while its buffer is full. When the unpack
+ * fails (a bad tar, a diff id that does not match), the next write throws its error, which
+ * stops the download.
+ */
+class UnpackFeed {
+  readonly #stream: PassThrough;
+  readonly #ended: Promise<void>;
+  #error: unknown;
+  #done = false;
+
+  constructor(stream: PassThrough, unpacking: Promise<unknown>) {
+    this.#stream = stream;
+    this.#ended = unpacking.then(
+      () => {
+        this.#done = true;
+      },
+      (err: unknown) => {
+        this.#done = true;
+        this.#error = err ?? new Error('the layer unpack failed');
+      },
+    );
+  }
+
+  get failed(): boolean {
+    return this.#error !== undefined;
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.#error !== undefined) throw this.#error;
+    // An unpack that ended early (bytes after the end of the tar) reads nothing more.
+    if (this.#done) return;
+    if (this.#stream.write(chunk)) return;
+    await Promise.race([once(this.#stream, 'drain'), this.#ended]);
+    if (this.#error !== undefined) throw this.#error;
   }
 }
 

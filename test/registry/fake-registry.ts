@@ -3,11 +3,14 @@
  * do not match their digest, sizes that lie, connections that drop, errors and token auth.
  * It serves the shared busybox layout; the repository's name picks the misbehaviour.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { busyboxLayout } from '../helpers/berthd.js';
 
 export const USER = 'alice';
@@ -42,6 +45,31 @@ export function busyboxBlobs(): Layout {
   };
 }
 
+/**
+ * An image of its own for the 'hold' repository: one gzipped layer with 4 MiB of random
+ * bytes in `big.bin` (so half the blob is a file half written), then `tail.txt`.
+ */
+export function heldImage(): Layout {
+  const dir = mkdtempSync(join(tmpdir(), 'fake-registry-'));
+  try {
+    writeFileSync(join(dir, 'big.bin'), randomBytes(4 * 1024 * 1024));
+    writeFileSync(join(dir, 'tail.txt'), 'tail\n');
+    const tar = spawnSync('tar', ['-C', dir, '-cf', '-', 'big.bin', 'tail.txt'], { maxBuffer: 64 * 1024 * 1024 });
+    if (tar.status !== 0) throw new Error(`tar failed: ${tar.stderr}`);
+    const layer = gzipSync(tar.stdout);
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [sha256(tar.stdout)] } }));
+    const manifest = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(layer), size: layer.length }],
+    }));
+    return { manifest, manifestDigest: sha256(manifest), config, configDigest: sha256(config), layer, layerDigest: sha256(layer) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export function sha256(data: Buffer): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }
@@ -49,10 +77,14 @@ export function sha256(data: Buffer): string {
 export class FakeRegistry {
   readonly #server: Server;
   readonly layout = busyboxBlobs();
+  /** What the 'hold' repository serves. */
+  readonly held = heldImage();
   /** Every request, as "METHOD path [range]". */
   readonly requests: string[] = [];
   /** How many layer GETs of the 'drop' repository were cut short. */
   drops = 0;
+  /** Ends the held layer downloads of the 'hold' repository (they send half, then wait). */
+  readonly #held: Array<() => void> = [];
 
   private constructor(server: Server) {
     this.#server = server;
@@ -70,7 +102,13 @@ export class FakeRegistry {
     return `127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
   }
 
+  /** Sends the rest of every held layer download. */
+  release(): void {
+    for (const send of this.#held.splice(0)) send();
+  }
+
   async stop(): Promise<void> {
+    this.release();
     this.#server.closeAllConnections();
     await new Promise((resolve) => this.#server.close(resolve));
   }
@@ -137,16 +175,21 @@ export class FakeRegistry {
       res.writeHead(404, { 'Content-Type': 'application/json' });
       return void res.end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] }));
     }
-    const body = this.manifestFor(repo);
+    const body = repo === 'hold' ? this.held.manifest : this.manifestFor(repo);
     res.writeHead(200, { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', 'Docker-Content-Digest': sha256(body), 'Content-Length': body.length });
     res.end(body);
   }
 
   #blob(repo: string, digest: string, req: IncomingMessage, res: ServerResponse): void {
     let body: Buffer;
+    if (repo === 'hold') return this.#heldBlob(digest, res);
     if (digest === this.layout.configDigest) body = this.layout.config;
     else if (digest === this.layout.layerDigest) body = this.layout.layer;
     else return void res.writeHead(404).end();
+    if (repo === 'notgzip' && digest === this.layout.layerDigest) {
+      // The right length and a digest that cannot match: bytes that are no layer at all.
+      body = Buffer.alloc(body.length, 0x41);
+    }
     if (repo === 'baddigest' && digest === this.layout.layerDigest) {
       // Same length, one byte changed in the middle.
       body = Buffer.from(body);
@@ -166,5 +209,16 @@ export class FakeRegistry {
       return;
     }
     res.end(body);
+  }
+
+  /** The held image's blobs: the layer's first half at once, the rest when the test says so. */
+  #heldBlob(digest: string, res: ServerResponse): void {
+    if (digest === this.held.configDigest) return void res.writeHead(200, { 'Content-Length': this.held.config.length }).end(this.held.config);
+    if (digest !== this.held.layerDigest) return void res.writeHead(404).end();
+    const body = this.held.layer;
+    const half = body.length >> 1;
+    res.writeHead(200, { 'Content-Length': body.length, 'Content-Type': 'application/octet-stream' });
+    res.write(body.subarray(0, half));
+    this.#held.push(() => res.end(body.subarray(half)));
   }
 }

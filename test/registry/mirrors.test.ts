@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { registryBaseUrl } from '../../src/registry/registry-client.js';
 import { RegistryConfig, normalizeMirror, validateInsecureRegistry } from '../../src/registry/registry-config.js';
 import { daemonMain, run, sleep } from '../helpers/berthd.js';
-import { BUSYBOX_TAG, TestRegistry, freePort } from './registries.js';
+import { BUSYBOX_TAG, TestRegistry, freePort, skopeo } from './registries.js';
 
 describe('registry settings', () => {
   it('plain HTTP only for loopback and the listed hosts, host:ports and CIDRs', () => {
@@ -132,6 +132,26 @@ describe('pull through mirrors (docker CLI, berthd --registry-mirror)', () => {
     const missing = await daemon.docker(['pull', `${upstream.host}/library/nowhere:v1`]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /nowhere/);
+  });
+
+  it('a mirror that has the manifest but lacks a blob: that blob comes from the registry itself', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'berth-mirror-partial-'));
+    try {
+      await mirror.pushOnBusybox(work, 'partial', 'from upstream\n');
+      await skopeo(['copy', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${mirror.host}/library/partial:v1`, `docker://${upstream.host}/library/partial:v1`]);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+    const res = await fetch(`http://${mirror.host}/v2/library/partial/manifests/v1`, { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    const manifest = (await res.json()) as { layers: Array<{ digest: string }> };
+    const hex = manifest.layers.at(-1)!.digest.slice('sha256:'.length);
+    rmSync(join(mirror.root, 'data', 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex), { recursive: true });
+
+    const name = `${upstream.host}/library/partial:v1`;
+    const r = await daemon.docker(['pull', name]);
+    assert.equal(r.code, 0, `${r.stderr}\n${daemon.log.slice(-2000)}`);
+    const cat = await daemon.docker(['run', '--rm', name, 'cat', '/hello.txt']);
+    assert.equal(cat.stdout, 'from upstream\n', cat.stderr);
   });
 
   it('push goes to the registry, never a mirror', async () => {

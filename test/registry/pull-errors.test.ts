@@ -2,10 +2,10 @@
 // connection (resumed with Range), 401/500 answers and token auth. Each failure is a clear
 // error and leaves no image and no corrupt blob behind.
 import * as assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TestDaemon } from '../helpers/berthd.js';
+import { TestDaemon, until } from '../helpers/berthd.js';
 import { FakeRegistry, PASSWORD, USER } from './fake-registry.js';
 
 let daemon: TestDaemon;
@@ -29,6 +29,15 @@ function blobs(): string[] {
 function ingests(): string[] {
   const dir = join(daemon.dataRoot, 'content', 'ingest');
   return existsSync(dir) ? readdirSync(dir) : [];
+}
+
+/** `name` in the snapshot directories of the daemon, unpacked or being unpacked. */
+function snapshotFiles(name: string): string[] {
+  const dir = join(daemon.dataRoot, 'snapshots', 'snapshots');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .map((id) => join(dir, id, 'fs', name))
+    .filter((path) => existsSync(path));
 }
 
 async function images(): Promise<string> {
@@ -67,6 +76,32 @@ describe('pull from a misbehaving registry', () => {
     const r = await daemon.docker(['pull', `${registry.host}/good:missing`]);
     assert.equal(r.code, 1);
     assert.equal(r.stderr.trim(), `Error response from daemon: manifest for ${registry.host}/good:missing not found: manifest unknown: manifest unknown`);
+  });
+
+  it('bytes that are no layer: the unpack refuses them before the download ends; nothing kept', async () => {
+    await pullFails('notgzip', new RegExp(`layer ${registry.layout.layerDigest}: .*invalid tar header`));
+    assert.equal(await images(), '');
+    assert.deepEqual(ingests(), []);
+    assert.deepEqual(snapshotFiles('bin'), [], 'no unpacked files are left');
+  });
+
+  it('unpacks a layer while it downloads, and stacks it only once its digest is checked', async () => {
+    const pull = daemon.docker(['pull', `${registry.host}/hold`], { timeoutMs: 60_000 });
+    try {
+      // Half the layer is here, the rest held back: its first file is being written already.
+      await until('the layer unpacks before its download ends', async () => snapshotFiles('big.bin').some((f) => statSync(f).size > 0), 30_000);
+      assert.equal(await images(), '', 'no image before the download is verified');
+      assert.deepEqual(snapshotFiles('tail.txt'), []);
+    } finally {
+      registry.release();
+    }
+    const r = await pull;
+    assert.equal(r.code, 0, r.stderr + daemon.log.slice(-2000));
+    assert.match(r.stdout, /Pull complete/);
+    assert.deepEqual(snapshotFiles('big.bin').map((f) => statSync(f).size), [4 * 1024 * 1024]);
+    assert.deepEqual(ingests(), []);
+    const removed = await daemon.docker(['rmi', `${registry.host}/hold`]);
+    assert.equal(removed.code, 0, removed.stderr);
   });
 
   it('500 and 401 answers are errors that say so', async () => {
