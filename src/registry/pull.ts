@@ -459,7 +459,8 @@ async function downloadAndUnpack(layer: LayerFetch, markStored: () => void): Pro
         for (;;) {
           const { done, value } = await reader.read();
           if (done) break;
-          const chunk = Buffer.from(value);
+          // A view of the bytes undici read, not a copy.
+          const chunk = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
           await writer.write(chunk);
           if (throttle.ready()) progress(progressMessage('Downloading', id, writer.offset, desc.size));
           await feed.write(chunk);

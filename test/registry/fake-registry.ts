@@ -77,8 +77,8 @@ export function sha256(data: Buffer): string {
 export class FakeRegistry {
   readonly #server: Server;
   readonly layout = busyboxBlobs();
-  /** What the 'hold' repository serves. */
-  readonly held = heldImage();
+  /** What the 'hold' repository serves: a new image for each test that calls renewHeld(). */
+  held = heldImage();
   /** Every request, as "METHOD path [range]". */
   readonly requests: string[] = [];
   /** How many layer GETs of the 'drop' repository were cut short. */
@@ -100,6 +100,11 @@ export class FakeRegistry {
 
   get host(): string {
     return `127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+  }
+
+  /** Makes the 'hold' repository serve a new image, whose layer no earlier pull has stored. */
+  renewHeld(): void {
+    this.held = heldImage();
   }
 
   /** Sends the rest of every held layer download. */
@@ -182,7 +187,7 @@ export class FakeRegistry {
 
   #blob(repo: string, digest: string, req: IncomingMessage, res: ServerResponse): void {
     let body: Buffer;
-    if (repo === 'hold') return this.#heldBlob(digest, res);
+    if (repo === 'hold') return this.#heldBlob(digest, req, res);
     if (digest === this.layout.configDigest) body = this.layout.config;
     else if (digest === this.layout.layerDigest) body = this.layout.layer;
     else return void res.writeHead(404).end();
@@ -211,11 +216,18 @@ export class FakeRegistry {
     res.end(body);
   }
 
-  /** The held image's blobs: the layer's first half at once, the rest when the test says so. */
-  #heldBlob(digest: string, res: ServerResponse): void {
+  /** The held image's blobs: the layer's first half at once, the rest when the test says so (or at once for a Range request). */
+  #heldBlob(digest: string, req: IncomingMessage, res: ServerResponse): void {
     if (digest === this.held.configDigest) return void res.writeHead(200, { 'Content-Length': this.held.config.length }).end(this.held.config);
     if (digest !== this.held.layerDigest) return void res.writeHead(404).end();
     const body = this.held.layer;
+    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    if (range) {
+      // A resumed download is not held.
+      const start = Number(range[1]);
+      res.writeHead(206, { 'Content-Length': body.length - start, 'Content-Range': `bytes ${start}-${body.length - 1}/${body.length}` });
+      return void res.end(body.subarray(start));
+    }
     const half = body.length >> 1;
     res.writeHead(200, { 'Content-Length': body.length, 'Content-Type': 'application/octet-stream' });
     res.write(body.subarray(0, half));

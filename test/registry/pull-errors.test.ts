@@ -86,6 +86,7 @@ describe('pull from a misbehaving registry', () => {
   });
 
   it('unpacks a layer while it downloads, and stacks it only once its digest is checked', async () => {
+    registry.renewHeld();
     const pull = daemon.docker(['pull', `${registry.host}/hold`], { timeoutMs: 60_000 });
     try {
       // Half the layer is here, the rest held back: its first file is being written already.
@@ -98,6 +99,28 @@ describe('pull from a misbehaving registry', () => {
     const r = await pull;
     assert.equal(r.code, 0, r.stderr + daemon.log.slice(-2000));
     assert.match(r.stdout, /Pull complete/);
+    assert.deepEqual(snapshotFiles('big.bin').map((f) => statSync(f).size), [4 * 1024 * 1024]);
+    assert.deepEqual(ingests(), []);
+    const removed = await daemon.docker(['rmi', `${registry.host}/hold`]);
+    assert.equal(removed.code, 0, removed.stderr);
+  });
+
+  it('a daemon killed mid-pull: no half-unpacked layer after the restart, and the pull resumes from the kept bytes', async () => {
+    registry.renewHeld();
+    const pull = daemon.docker(['pull', `${registry.host}/hold`], { timeoutMs: 60_000 });
+    try {
+      await until('the layer unpacks', async () => snapshotFiles('big.bin').some((f) => statSync(f).size > 0), 30_000);
+      await daemon.restart('SIGKILL');
+    } finally {
+      registry.release();
+    }
+    assert.notEqual((await pull).code, 0);
+    assert.deepEqual(snapshotFiles('big.bin'), [], 'the half-unpacked layer is gone');
+    assert.equal(ingests().length, 1, 'the downloaded bytes are kept');
+    const r = await daemon.docker(['pull', `${registry.host}/hold`], { timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stderr + daemon.log.slice(-2000));
+    const ranged = registry.requests.filter((q) => q.startsWith(`GET /v2/hold/blobs/${registry.held.layerDigest} bytes=`));
+    assert.equal(ranged.length, 1, registry.requests.join('\n'));
     assert.deepEqual(snapshotFiles('big.bin').map((f) => statSync(f).size), [4 * 1024 * 1024]);
     assert.deepEqual(ingests(), []);
     const removed = await daemon.docker(['rmi', `${registry.host}/hold`]);
