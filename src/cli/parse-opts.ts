@@ -14,8 +14,8 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, posix, resolve } from 'node:path';
 import type { FlagSpec, ParsedArgs } from './args.js';
 import { UsageError } from './args.js';
-import { quote } from './format/go-fmt.js';
-import { parseBytes } from './format/units.js';
+import { quote } from '../util/go-fmt.js';
+import { parseBytes } from '../util/units.js';
 
 // --- the API's types, as the docker CLI sends them ------------------------------------
 

@@ -2,7 +2,7 @@
  * Docker's JSON progress messages for pull and push, as moby's stream formatter writes
  * them: `{"status","progressDetail":{current,total},"progress":"[==>   ] 1.2MB/3.4MB","id"}`.
  */
-import { humanSize } from '../cli/format/units.js';
+import { humanSize } from '../util/units.js';
 
 export interface ProgressMessage {
   status: string;

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
 
 import { InvalidArgument } from '../../src/errors/errors.js';
-import { formatFloat, formatValue, goTimeString, quote, sprint, sprintf, sprintln } from '../../src/cli/format/go-fmt.js';
+import { formatFloat, formatValue, goTimeString, quote, sprint, sprintf, sprintln } from '../../src/util/go-fmt.js';
 import { marshalJson } from '../../src/cli/format/go-json.js';
 
 describe('strconv.FormatFloat', () => {

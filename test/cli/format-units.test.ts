@@ -11,7 +11,7 @@ import {
   parseHumanSize,
   timeAgo,
   truncateId,
-} from '../../src/cli/format/units.js';
+} from '../../src/util/units.js';
 
 const KB = 1000;
 const MB = 1000 * KB;

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { promisify } from 'node:util';
 import type { Daemon } from '../../daemon/daemon.js';
-import { containerStatus } from '../../cli/format/units.js';
+import { containerStatus } from '../../util/units.js';
 import { InvalidArgument, NotModified } from '../../errors/errors.js';
 import { parseDetachKeys } from '../../containers/attach.js';
 import type { ContainerRecord } from '../../containers/container.js';

@@ -10,7 +10,7 @@ import type { CliContext, Command } from '../command.js';
 import { ExitError } from '../command.js';
 import { compileTemplate } from '../format/go-template.js';
 import { stringWidth } from '../format/display-width.js';
-import { humanSize } from '../format/units.js';
+import { humanSize } from '../../util/units.js';
 import { formatInspect } from '../output.js';
 import { confirm } from './images.js';
 import { containerPath, errorText } from './run.js';

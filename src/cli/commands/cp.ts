@@ -40,7 +40,7 @@ import { errnoCode, isBerthError } from '../../errors/errors.js';
 import { parseArgs } from '../args.js';
 import type { CliContext, Command } from '../command.js';
 import { ExitError } from '../command.js';
-import { humanSize } from '../format/units.js';
+import { humanSize } from '../../util/units.js';
 import { containerPath } from './run.js';
 
 interface CopyConfig {

@@ -15,8 +15,8 @@ import { ExitError } from '../command.js';
 async function formatting() {
   const [output, units, value, width] = await Promise.all([
     import('../output.js'),
-    import('../format/units.js'),
-    import('../format/go-value.js'),
+    import('../../util/units.js'),
+    import('../../util/go-value.js'),
     import('../format/display-width.js'),
   ]);
   return { ...output, ...units, asStruct: value.asStruct, ellipsis: width.ellipsis };
@@ -420,7 +420,7 @@ export const imagePruneCommand: Command = {
       }
       ctx.out('\n');
     }
-    const { humanSize } = await import('../format/units.js');
+    const { humanSize } = await import('../../util/units.js');
     ctx.out(`Total reclaimed space: ${humanSize(report.SpaceReclaimed)}\n`);
     return 0;
   },

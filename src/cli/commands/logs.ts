@@ -7,7 +7,7 @@ import { Demultiplexer } from '../../containers/stdcopy.js';
 import { parseArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { ExitError } from '../command.js';
-import { quote } from '../format/go-fmt.js';
+import { quote } from '../../util/go-fmt.js';
 import { parseGoDuration } from '../parse-opts.js';
 import { onOutputClosed, SIGPIPE_STATUS } from '../terminal.js';
 import { containerPath, type ContainerInspect } from './run.js';

@@ -5,11 +5,11 @@
 import { parseReference, familiarString } from '../../images/reference.js';
 import { ExitError } from '../command.js';
 import { ellipsis } from '../format/display-width.js';
-import { quote } from '../format/go-fmt.js';
+import { quote } from '../../util/go-fmt.js';
 import { compileTemplate } from '../format/go-template.js';
 import { renderTable } from '../format/table.js';
-import { asStruct } from '../format/go-value.js';
-import { humanSize, timeAgo, truncateId } from '../format/units.js';
+import { asStruct } from '../../util/go-value.js';
+import { humanSize, timeAgo, truncateId } from '../../util/units.js';
 import { joinHostPort } from './containers.js';
 
 

@@ -9,9 +9,9 @@ import { ApiError } from '../../client/engine-client.js';
 import { parseArgs } from '../args.js';
 import type { CliContext, Command } from '../command.js';
 import { ExitError } from '../command.js';
-import { asStruct } from '../format/go-value.js';
+import { asStruct } from '../../util/go-value.js';
 import { renderTable } from '../format/table.js';
-import { bytesSize, humanSize, truncateId } from '../format/units.js';
+import { bytesSize, humanSize, truncateId } from '../../util/units.js';
 import { onOutputClosed, SIGPIPE_STATUS } from '../terminal.js';
 import { containerPath, errorText } from './run.js';
 

@@ -4,7 +4,7 @@ import { BERTH_VERSION } from '../../daemon/version.js';
 import { parseArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { compileTemplate } from '../format/go-template.js';
-import { humanSize } from '../format/units.js';
+import { humanSize } from '../../util/units.js';
 import { formatList } from '../output.js';
 import { encodeName, filterMap, inspectEach } from './images.js';
 

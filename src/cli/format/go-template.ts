@@ -14,7 +14,7 @@
  * what is a struct) is described in go-value.ts.
  */
 import { InvalidArgument } from '../../errors/errors.js';
-import { formatValue, quote } from './go-fmt.js';
+import { formatValue, quote } from '../../util/go-fmt.js';
 import {
   FieldSource,
   goKind,
@@ -26,7 +26,7 @@ import {
   sortedEntries,
   structMember,
   utf8Length,
-} from './go-value.js';
+} from '../../util/go-value.js';
 import {
   type FuncSpec,
   type ParamType,
@@ -57,7 +57,7 @@ import {
 } from './template-parse.js';
 
 export type { TemplateFunc } from './template-funcs.js';
-export { asStruct } from './go-value.js';
+export { asStruct } from '../../util/go-value.js';
 
 export interface TemplateOptions {
   /**

@@ -13,7 +13,7 @@
  */
 import { compileTemplate, type TemplateFunc, type TemplateOptions } from './go-template.js';
 import { stringWidth } from './display-width.js';
-import { FieldSource } from './go-value.js';
+import { FieldSource } from '../../util/go-value.js';
 
 export const TABLE_FORMAT_KEY = 'table';
 export const RAW_FORMAT_KEY = 'raw';

@@ -7,7 +7,7 @@
  * Each function declares its Go parameter types, so arguments are checked as Go checks
  * them ("wrong number of args for join: want 2 got 1", "expected integer; found \"x\"").
  */
-import { formatValue, sprint, sprintf, sprintln } from './go-fmt.js';
+import { formatValue, sprint, sprintf, sprintln } from '../../util/go-fmt.js';
 import { marshalJson } from './go-json.js';
 import {
   goKind,
@@ -19,7 +19,7 @@ import {
   sliceElements,
   sortedEntries,
   utf8Length,
-} from './go-value.js';
+} from '../../util/go-value.js';
 
 /**
  * Go parameter types. `value` is reflect.Value (a missing value passes as undefined),

@@ -4,7 +4,7 @@
  * the parser never sees them. Positions are indexes into the source string; lines count
  * from 1. Error tokens carry Go's messages ("unclosed action", "bad character U+0021 '!'").
  */
-import { quote } from './go-fmt.js';
+import { quote } from '../../util/go-fmt.js';
 
 export type TokenType =
   | 'error'

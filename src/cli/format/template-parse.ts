@@ -4,7 +4,7 @@
  * positions and the strings nodes print as follow Go, because execution errors quote them:
  * `template: :1:8: executing "" at <.State.Foo>: ...` names the node at byte 8.
  */
-import { quote } from './go-fmt.js';
+import { quote } from '../../util/go-fmt.js';
 import { Lexer, type Token, type TokenType, tokenString } from './template-lex.js';
 
 export interface FieldNode { kind: 'field'; pos: number; ident: string[] }

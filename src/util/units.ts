@@ -3,7 +3,7 @@
  * ("About a minute", "3 days"), container status lines ("Up 3 minutes (Paused)",
  * "Exited (0) 2 hours ago"), size flags ("512m") and short IDs.
  */
-import { InvalidArgument } from '../../errors/errors.js';
+import { InvalidArgument } from '../errors/errors.js';
 import { formatFloat, quote } from './go-fmt.js';
 
 const DECIMAL_UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB', 'ZB', 'YB'];
