@@ -277,7 +277,9 @@ export class ContainerManager {
         ...logLimits(record.hostConfig),
         terminal: record.config.Tty === true,
         stdin: record.config.OpenStdin === true,
-        stdinOnce: record.config.StdinOnce === true,
+        // As Docker: a client's end of input closes the container's stdin only without a TTY;
+        // with one, a client that detaches leaves the shell running.
+        stdinOnce: record.config.StdinOnce === true && record.config.Tty !== true,
       });
       this.#watchExit(id);
       // Attach requests made before start (docker run) join now, before the process runs.

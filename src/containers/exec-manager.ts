@@ -113,7 +113,7 @@ export class ExecManager {
         logMaxFiles: 1,
         terminal: tty,
         stdin,
-        stdinOnce: stdin,
+        stdinOnce: stdin && !tty,
         waitAttach: !opts.detach && client !== undefined,
         execProcess: processPath,
       });

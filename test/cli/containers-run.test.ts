@@ -185,7 +185,7 @@ describe('berth run with a terminal', () => {
     await ok('rm', '-f', 'detached');
   });
 
-  it('the container keeps running after a detach', { todo: 'berthd closes a TTY container\'s stdin when the client leaves (moby closes it only without a TTY): with the shim leaving it open, `run -it --rm` sometimes did not end' }, async () => {
+  it('the container keeps running after a detach', async () => {
     await inTerminal(['run', '-it', '--name', 'stays', 'busybox', 'sh'], [[800, Buffer.from([16, 17])]]);
     try {
       assert.equal(await state('stays'), 'running');
