@@ -3,8 +3,9 @@
  *
  *   <data-root>/
  *     metadata.json        the transactional metadata store (images, references, layers, containers)
- *     content/             the content store (configs, manifests)
+ *     content/             the content store (configs, manifests, the layer blobs kept)
  *     snapshots/           the overlay snapshotter (layers, containers' writable layers)
+ *     registry/            layer-sources.json: the blobs kept or seen on registries for each layer
  *     tmp/                 scratch space for loads and imports, emptied at start
  *   <exec-root>/
  *     berthd.pid           the running daemon's pid
@@ -28,6 +29,7 @@ import { isAlive } from '../util/process.js';
 import { ContainerManager } from '../containers/container-manager.js';
 import { ExecManager } from '../containers/exec-manager.js';
 import { ImageStore, type ContainerUsage } from '../images/image-store.js';
+import { LayerSources } from '../registry/layer-sources.js';
 import { RegistryConfig } from '../registry/registry-config.js';
 import { findShim } from '../runtime/shim.js';
 import { MetadataStore } from '../metadata/metadata-store.js';
@@ -59,6 +61,8 @@ export class Daemon {
   readonly snapshots: OverlaySnapshotter;
   readonly meta: MetadataStore<MetadataV1>;
   readonly images: ImageStore;
+  /** Which blobs carry each layer: those pulls, loads and imports keep, and those registries hold. */
+  readonly layerSources: LayerSources;
   readonly containers: ContainerManager;
   readonly execs: ExecManager;
   readonly events = new EventBus();
@@ -82,6 +86,7 @@ export class Daemon {
     this.meta = meta;
     this.images = new ImageStore(content, snapshots, meta);
     this.images.setContainerUsage(() => this.containerUsage());
+    this.layerSources = new LayerSources(join(options.dataRoot, 'registry'));
     this.scratchDir = join(options.dataRoot, 'tmp');
     this.containers = new ContainerManager(meta, this.images, this.events, log, {
       dataRoot: options.dataRoot,

@@ -2,7 +2,6 @@
  * Registry endpoints: pull (`POST /images/create?fromImage=`, through `daemon.pull`), push
  * (`POST /images/{name}/push`) and `POST /auth` (docker login's check).
  */
-import { join } from 'node:path';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -12,7 +11,6 @@ import { familiarString, isDigest, parseReference, withTag, type Reference } fro
 import { decodeAuthHeader, normalizeAuth, type AuthConfig } from '../../registry/auth.js';
 import { resolveSaveItems, saveArchive } from '../../images/save.js';
 import { collectBlobs } from '../../registry/blob-gc.js';
-import { LayerSources } from '../../registry/layer-sources.js';
 import { RegistryConfig } from '../../registry/registry-config.js';
 import { parsePlatform } from '../../registry/manifests.js';
 import { DownloadTracker, pullImage, type RegistryContext } from '../../registry/pull.js';
@@ -23,14 +21,14 @@ import { JsonStream, sendJson, type RequestContext, type Router } from '../route
 
 const contexts = new WeakMap<Daemon, RegistryContext>();
 
-/** The daemon's registry state: layer sources, downloads under way, insecure registries. */
+/** The daemon's registry state: its layer sources, downloads under way, insecure registries. */
 export function registryContext(daemon: Daemon): RegistryContext {
   let ctx = contexts.get(daemon);
   if (!ctx) {
     const config = registryConfigOf(daemon);
     ctx = {
       images: daemon.images,
-      sources: new LayerSources(join(daemon.options.dataRoot, 'registry')),
+      sources: daemon.layerSources,
       clientOptions: { config },
       downloads: new DownloadTracker(),
       onMirrorError: (mirror, err) => daemon.log.info('pull: the mirror cannot serve it, trying the next', { mirror, error: String(err) }),
@@ -138,7 +136,7 @@ export function registryRoutes(router: Router, daemon: Daemon): void {
  */
 async function saveRoute(ctx: RequestContext, daemon: Daemon, names: string[]): Promise<void> {
   const items = await resolveSaveItems(daemon.images, names);
-  const sources = registryContext(daemon).sources;
+  const sources = daemon.layerSources;
   const archive = saveArchive(daemon.images, items, {
     scratchRoot: daemon.scratchDir,
     // Only blobs that carry the diff id as it is (not a tar made again for a push).
