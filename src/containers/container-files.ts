@@ -57,9 +57,11 @@ export async function writeContainerFiles(
   paths: { hostname: string; hosts: string; resolvConf: string },
   hostname: string,
   hostConfig: HostConfig,
+  /** The container's address on its network, which its hostname resolves to. */
+  address?: string,
 ): Promise<void> {
   const hostNetwork = hostConfig.NetworkMode === 'host';
-  const hosts = hostNetwork ? await readFile('/etc/hosts', 'utf8').catch(() => hostsFile(hostname)) : hostsFile(hostname, hostConfig.ExtraHosts ?? []);
+  const hosts = hostNetwork ? await readFile('/etc/hosts', 'utf8').catch(() => hostsFile(hostname)) : hostsFile(hostname, hostConfig.ExtraHosts ?? [], address);
   await Promise.all([
     writeFile(paths.hostname, hostnameFile(hostname)),
     writeFile(paths.hosts, hosts),

@@ -22,11 +22,14 @@ import type { Logger } from '../daemon/logger.js';
 import type { ImageStore } from '../images/image-store.js';
 import type { MetadataStore } from '../metadata/metadata-store.js';
 import type { MetadataV1 } from '../metadata/schema.js';
+import type { NetworkManager } from '../network/network-manager.js';
+import type { PortProxy } from '../network/port-proxy.js';
 import { buildSpec, processArgs, specJson, validateHostConfig, type ContainerConfig, type HostConfig } from '../runtime/oci-spec.js';
 import { Runc } from '../runtime/runc.js';
 import { connectAttach, controlShim, launchShim, readExit, readShimPid } from '../runtime/shim.js';
 import { mountAll, unmountAll } from '../snapshots/overlay-snapshotter.js';
 import { bridge, type AttachOptions } from './attach.js';
+import { ContainerNetwork } from './container-network.js';
 import { writeContainerFiles } from './container-files.js';
 import { isAlive } from '../util/process.js';
 import {
@@ -60,6 +63,8 @@ export interface ContainerPaths {
   shim: string;
   /** A static init for --init (tini), if the host has one. */
   init?: string;
+  networks: NetworkManager;
+  ports: PortProxy;
 }
 
 /** Logs rotate by default, unlike Docker's json-file: 10 MiB, 3 files. */
@@ -116,6 +121,7 @@ export class ContainerManager {
   readonly #starting = new Set<string>();
   readonly #restartTimers = new Map<string, NodeJS.Timeout>();
   #livenessTimer: NodeJS.Timeout | undefined;
+  readonly network: ContainerNetwork;
 
   constructor(meta: MetadataStore<MetadataV1>, images: ImageStore, events: EventBus, log: Logger, paths: ContainerPaths) {
     this.#meta = meta;
@@ -124,6 +130,7 @@ export class ContainerManager {
     this.#log = log;
     this.#paths = paths;
     this.runc = new Runc(join(paths.execRoot, 'runc'));
+    this.network = new ContainerNetwork(paths.networks, paths.ports, (idOrName) => this.get(idOrName));
   }
 
   // ---- lookups ----
@@ -178,6 +185,7 @@ export class ContainerManager {
     hostConfig.LogConfig = logConfig(hostConfig.LogConfig);
     checkRestartPolicy(hostConfig);
     validateHostConfig(hostConfig);
+    this.network.check(hostConfig);
     const image = await this.#images.resolve(request.Image);
     const { HostConfig: _h, NetworkingConfig: networkingConfig, ...requestConfig } = request;
     const config = mergeImageConfig(requestConfig, image.config.config);
@@ -221,11 +229,7 @@ export class ContainerManager {
     }
     const record = this.get(id);
     this.#events.publish('container', 'create', id, { image: record.image, name: record.name.slice(1) });
-    const warnings: string[] = [];
-    if (hostConfig.NetworkMode && !['default', 'bridge', 'none', 'host'].includes(hostConfig.NetworkMode)) {
-      warnings.push(`network mode ${hostConfig.NetworkMode} is not supported yet: the container gets a network namespace of its own`);
-    }
-    return { Id: id, Warnings: warnings };
+    return { Id: id, Warnings: [] };
   }
 
   // ---- start ----
@@ -250,8 +254,13 @@ export class ContainerManager {
       await mkdir(stateDir, { recursive: true, mode: 0o700 });
       await unmountAll(rootfs).catch(() => undefined);
       await mountAll(await this.#images.snapshots.mounts(id), rootfs);
+      const connection = await this.network.connect(record);
+      await this.#update(id, (c) => {
+        if (connection.endpoint) c.network = connection.endpoint;
+        if (connection.ports) c.ports = connection.ports;
+      });
       const files = this.filePaths(id);
-      await writeContainerFiles(files, record.config.Hostname ?? id.slice(0, 12), record.hostConfig);
+      await writeContainerFiles(files, record.config.Hostname ?? id.slice(0, 12), record.hostConfig, connection.endpoint?.ipAddress);
       const spec = await buildSpec({
         id,
         rootfs,
@@ -260,7 +269,7 @@ export class ContainerManager {
         hostsPath: files.hosts,
         hostnamePath: files.hostname,
         resolvConfPath: files.resolvConf,
-        ...(record.hostConfig.NetworkMode === 'host' ? { netns: 'host' as const } : {}),
+        netns: connection.netns,
         cgroupsPath: `/berth/${id}`,
         ...(this.#paths.init ? { initPath: this.#paths.init } : {}),
       });
@@ -317,6 +326,7 @@ export class ContainerManager {
   async #cleanupFailedStart(id: string, err: unknown): Promise<void> {
     this.#unwatch(id);
     await this.runc.delete(id, true).catch(() => undefined);
+    await this.#disconnect(id);
     await unmountAll(this.rootfs(id)).catch(() => undefined);
     const message = startError(err).message;
     const code = /executable file not found|no such file or directory/.test(message) ? 127 : /permission denied/.test(message) ? 126 : 128;
@@ -332,6 +342,18 @@ export class ContainerManager {
     this.#resolveWaiters(id, ['next-exit', 'not-running'], { StatusCode: code, Error: null });
     // Docker removes an --rm container whose start failed; the CLI waits for that.
     if (this.get(id).hostConfig.AutoRemove) setImmediate(() => this.#autoRemove(id));
+  }
+
+  /** Takes the container off its network (ports, address, namespace); the record forgets both. */
+  async #disconnect(id: string): Promise<void> {
+    const record = this.get(id);
+    await this.network.disconnect(record).catch((err: unknown) => this.#log.warn('network disconnect failed', { id, error: String(err) }));
+    if (record.network || record.ports) {
+      await this.#update(id, (c) => {
+        delete c.network;
+        delete c.ports;
+      }).catch(() => undefined);
+    }
   }
 
   /** --rm: remove after the exit; a client waiting for the removal hears of a failure too. */
@@ -389,6 +411,7 @@ export class ContainerManager {
     this.#unwatch(id);
     const oomKilled = await this.#oomKilled(id);
     await this.runc.delete(id, true).catch((err: unknown) => this.#log.warn('runc delete failed', { id, error: String(err) }));
+    await this.#disconnect(id);
     await unmountAll(this.rootfs(id)).catch((err: unknown) => this.#log.warn('unmount failed', { id, error: String(err) }));
     const restart = shouldRestart(record, exitCode);
     await this.#update(id, (c) => {
@@ -553,6 +576,7 @@ export class ContainerManager {
     // After a handled exit runc has deleted the container already; the unmount there may have
     // found the root still busy, so it is tried again here.
     if (record.state.Running || record.state.Status === 'removing') await this.runc.delete(id, true).catch(() => undefined);
+    await this.#disconnect(id);
     await unmountAll(this.rootfs(id)).catch(() => undefined);
     await this.#images.snapshots.remove(id).catch((err: unknown) => {
       if (!(err instanceof NotFound)) throw err;
@@ -700,6 +724,7 @@ export class ContainerManager {
         }
         const shimPid = (await readShimPid(this.stateDir(id))) ?? record.shimPid;
         if (shimPid && isAlive(shimPid) && record.state.Running) {
+          await this.network.restore(record).catch((err: unknown) => this.#log.warn('reconcile: published ports not bound again', { id, error: String(err) }));
           this.#watchExit(id);
           // The exit may have landed between the read above and the watch.
           void this.#onExit(id);

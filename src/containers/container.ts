@@ -5,6 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { InvalidArgument } from '../errors/errors.js';
 import type { RunConfig } from '../images/oci-types.js';
+import type { Endpoint } from '../network/network-manager.js';
+import type { PortMap } from '../network/port-proxy.js';
 import type { ContainerConfig, HostConfig } from '../runtime/oci-spec.js';
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
@@ -41,6 +43,9 @@ export interface ContainerRecord {
   manuallyStopped: boolean;
   /** The pid of the shim that holds the running container. */
   shimPid?: number;
+  /** While it runs: its place on its network, and the ports published for it. */
+  network?: Endpoint;
+  ports?: PortMap;
 }
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';

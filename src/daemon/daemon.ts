@@ -20,6 +20,7 @@ import { commitRoutes } from '../api/routes/commit.js';
 import { execRoutes } from '../api/routes/exec.js';
 import { pullHandler, registryRoutes } from '../api/routes/registry.js';
 import { imageRoutes } from '../api/routes/images.js';
+import { networkRoutes } from '../api/routes/networks.js';
 import { hostFacts, systemRoutes } from '../api/routes/system.js';
 import { Router, type RequestContext } from '../api/router.js';
 import { listenUnix, type ApiServer } from '../api/server.js';
@@ -27,6 +28,8 @@ import { LocalContentStore } from '../content/content-store.js';
 import { Unavailable, errnoCode } from '../errors/errors.js';
 import { isAlive } from '../util/process.js';
 import { ContainerManager } from '../containers/container-manager.js';
+import { NetworkManager } from '../network/network-manager.js';
+import { PortProxy } from '../network/port-proxy.js';
 import { ExecManager } from '../containers/exec-manager.js';
 import { ImageStore, type ContainerUsage } from '../images/image-store.js';
 import { LayerSources } from '../registry/layer-sources.js';
@@ -52,6 +55,8 @@ export interface DaemonOptions {
   insecureRegistries?: string[];
   /** `--registry-mirror`: URLs a pull tries, in order, before the registry itself. */
   registryMirrors?: string[];
+  /** `--bridge`: the default bridge network's device on the host (berth0 unless set). */
+  bridgeName?: string;
 }
 
 export class Daemon {
@@ -66,6 +71,8 @@ export class Daemon {
   readonly containers: ContainerManager;
   readonly execs: ExecManager;
   readonly events = new EventBus();
+  /** berthd's relays for published ports. */
+  readonly ports = new PortProxy();
   readonly scratchDir: string;
   readonly startedAt = new Date();
   /** Set by the registry client when it is wired in. */
@@ -78,6 +85,7 @@ export class Daemon {
     content: LocalContentStore,
     snapshots: OverlaySnapshotter,
     meta: MetadataStore<MetadataV1>,
+    networks: NetworkManager,
   ) {
     this.options = options;
     this.log = log;
@@ -93,6 +101,8 @@ export class Daemon {
       execRoot: options.execRoot,
       shim: findShim(),
       ...(existsSync(TINI) ? { init: TINI } : {}),
+      networks,
+      ports: this.ports,
     });
     this.execs = new ExecManager(this.containers, this.events, options.execRoot, findShim());
   }
@@ -111,7 +121,8 @@ export class Daemon {
     const snapshots = new OverlaySnapshotter(join(options.dataRoot, 'snapshots'));
     // Removes what a crash left half-made, and loads the snapshot records.
     await snapshots.cleanup();
-    const daemon = new Daemon(options, log, content, snapshots, meta);
+    const networks = await NetworkManager.open({ dataRoot: options.dataRoot, execRoot: options.execRoot, ...(options.bridgeName ? { bridgeName: options.bridgeName } : {}) });
+    const daemon = new Daemon(options, log, content, snapshots, meta, networks);
     const router = new Router();
     systemRoutes(router, daemon);
     imageRoutes(router, daemon);
@@ -120,6 +131,7 @@ export class Daemon {
     archiveRoutes(router, daemon);
     commitRoutes(router, daemon);
     registryRoutes(router, daemon);
+    networkRoutes(router, daemon);
     daemon.pull = pullHandler(daemon);
     // Containers that ran on while the daemon was down are found again before the API answers.
     await daemon.containers.reconcile();
@@ -261,6 +273,7 @@ export class Daemon {
 
   async stop(): Promise<void> {
     this.containers.close();
+    this.ports.closeAll();
     await this.#api?.close();
     await rm(this.options.pidFile, { force: true });
     this.log.info('berthd stopped');

@@ -20,6 +20,7 @@ Options:
   -p, --pidfile string        Path to use for daemon PID file (default "<exec-root>/berthd.pid")
       --insecure-registry list  Enable insecure registry communication (host[:port] or CIDR; repeatable)
       --registry-mirror list    Preferred registry mirror, for any registry (repeatable)
+  -b, --bridge string         The default bridge network's device on the host (default "berth0")
   -l, --log-level string      Set the logging level ("debug"|"info"|"warn"|"error") (default "info")
   -v, --version               Print version information and quit
 `;
@@ -32,10 +33,11 @@ interface Flags {
   logLevel: LogLevel;
   insecureRegistries: string[];
   registryMirrors: string[];
+  bridge: string | undefined;
 }
 
 function parseFlags(argv: string[]): Flags {
-  const flags: Flags = { dataRoot: '/var/lib/berth', execRoot: '/run/berth', host: undefined, pidFile: undefined, logLevel: 'info', insecureRegistries: [], registryMirrors: [] };
+  const flags: Flags = { dataRoot: '/var/lib/berth', execRoot: '/run/berth', host: undefined, pidFile: undefined, logLevel: 'info', insecureRegistries: [], registryMirrors: [], bridge: undefined };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const eq = arg.indexOf('=');
@@ -53,6 +55,12 @@ function parseFlags(argv: string[]): Flags {
       case '-p': case '--pidfile': flags.pidFile = value(); break;
       case '--insecure-registry': flags.insecureRegistries.push(checked(validateInsecureRegistry, value())); break;
       case '--registry-mirror': flags.registryMirrors.push(checked(normalizeMirror, value())); break;
+      case '-b': case '--bridge': {
+        const bridge = value();
+        if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}$/.test(bridge)) fail(`invalid bridge name ${JSON.stringify(bridge)}: at most 15 of [a-zA-Z0-9_.-]`);
+        flags.bridge = bridge;
+        break;
+      }
       case '-l': case '--log-level': {
         const level = value();
         if (!isLogLevel(level)) fail(`unable to parse logging level: ${level}`);
@@ -100,7 +108,8 @@ async function main(): Promise<void> {
   try {
     daemon = await Daemon.start(
       { dataRoot: flags.dataRoot, execRoot: flags.execRoot, socketPath, pidFile: flags.pidFile ?? join(flags.execRoot, 'berthd.pid'),
-        insecureRegistries: flags.insecureRegistries, registryMirrors: flags.registryMirrors },
+        insecureRegistries: flags.insecureRegistries, registryMirrors: flags.registryMirrors,
+        ...(flags.bridge ? { bridgeName: flags.bridge } : {}) },
       log,
     );
   } catch (err) {

@@ -78,6 +78,10 @@ export interface HostConfig {
   Binds?: string[] | null;
   Tmpfs?: Record<string, string> | null;
   NetworkMode?: string;
+  /** '80/tcp' -> where on the host it is published ('' HostPort: an ephemeral port). */
+  PortBindings?: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null> | null;
+  /** -P: every exposed port on an ephemeral host port. */
+  PublishAllPorts?: boolean;
   IpcMode?: string;
   PidMode?: string;
   UTSMode?: string;

@@ -4,6 +4,7 @@
  * unmounts whatever is mounted under its folder and removes the folder, even after a failure.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -34,11 +35,24 @@ export interface RunResult {
   stderr: string;
 }
 
+/** Deletes the host bridges of a daemon's networks (as its networks.json lists them). */
+export function removeBridges(dataRoot: string): void {
+  let networks: Array<{ bridge?: string }> = [];
+  try {
+    networks = JSON.parse(readFileSync(join(dataRoot, 'network', 'networks.json'), 'utf8')) as Array<{ bridge?: string }>;
+  } catch {
+    return;
+  }
+  for (const n of networks) if (n.bridge) spawnSync('ip', ['link', 'del', n.bridge], { stdio: 'ignore' });
+}
+
 export class TestDaemon {
   readonly root: string;
   readonly dataRoot: string;
   readonly execRoot: string;
   readonly socket: string;
+  /** The default bridge's device: one per test daemon, removed by cleanup(). */
+  readonly bridge = `bt-${randomBytes(4).toString('hex')}`;
   #child: ChildProcess | undefined;
   #log = '';
 
@@ -83,7 +97,7 @@ export class TestDaemon {
       BERTH_NATIVE: process.env['BERTH_NATIVE'] ?? join(projectRoot, 'native', 'build', 'berth_native.node'),
     };
     delete env['NODE_EXTRA_CA_CERTS'];
-    const child = spawn(process.execPath, [daemonMain, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--log-level', 'debug'], {
+    const child = spawn(process.execPath, [daemonMain, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--bridge', this.bridge, '--log-level', 'debug'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env,
     });
@@ -136,6 +150,7 @@ export class TestDaemon {
       }
     }
     unmountUnder(this.root);
+    removeBridges(this.dataRoot);
     rmSync(this.root, { recursive: true, force: true });
   }
 

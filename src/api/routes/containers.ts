@@ -46,7 +46,7 @@ export function containerRoutes(router: Router, daemon: Daemon): void {
     if (!all && limit <= 0 && !filters.has('status') && !filters.has('exited')) list = list.filter((c) => c.state.Running);
     if (limit > 0) list = list.slice(0, limit);
     const out = [];
-    for (const c of list) out.push({ ...summary(c), ...(size ? await sizes(daemon, c) : {}) });
+    for (const c of list) out.push({ ...summary(daemon, c), ...(size ? await sizes(daemon, c) : {}) });
     sendJson(ctx.res!, 200, out);
   });
 
@@ -269,7 +269,7 @@ function command(c: ContainerRecord): { path: string; args: string[] } {
   return { path: args[0] ?? '', args: args.slice(1) };
 }
 
-function summary(c: ContainerRecord): Record<string, unknown> {
+function summary(daemon: Daemon, c: ContainerRecord): Record<string, unknown> {
   const { path, args } = command(c);
   return {
     Id: c.id,
@@ -278,7 +278,7 @@ function summary(c: ContainerRecord): Record<string, unknown> {
     ImageID: c.imageId,
     Command: [path, ...args].join(' '),
     Created: Math.floor(Date.parse(c.created) / 1000),
-    Ports: [],
+    Ports: portRows(c),
     Labels: c.config.Labels ?? {},
     State: c.state.Status,
     Status: containerStatus({
@@ -292,16 +292,54 @@ function summary(c: ContainerRecord): Record<string, unknown> {
       finishedAt: c.state.FinishedAt,
     }),
     HostConfig: { NetworkMode: c.hostConfig.NetworkMode || 'bridge' },
-    NetworkSettings: { Networks: networks(c) },
+    NetworkSettings: { Networks: networks(daemon, c) },
     Mounts: [],
   };
 }
 
-function networks(c: ContainerRecord): Record<string, unknown> {
+function networks(daemon: Daemon, c: ContainerRecord): Record<string, unknown> {
   const mode = c.hostConfig.NetworkMode && c.hostConfig.NetworkMode !== 'default' ? c.hostConfig.NetworkMode : 'bridge';
+  const e = c.network;
+  const name = e?.networkName ?? daemon.containers.network.networks.find(mode)?.name ?? mode;
+  const networkId = e?.networkId ?? daemon.containers.network.networks.find(mode)?.id ?? '';
   return {
-    [mode]: { IPAMConfig: null, Links: null, Aliases: null, MacAddress: '', NetworkID: '', EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, DriverOpts: null, DNSNames: null },
+    [name]: {
+      IPAMConfig: null,
+      Links: null,
+      Aliases: e?.aliases?.length ? e.aliases : null,
+      MacAddress: e?.macAddress ?? '',
+      NetworkID: networkId,
+      EndpointID: e?.endpointId ?? '',
+      Gateway: e?.gateway ?? '',
+      IPAddress: e?.ipAddress ?? '',
+      IPPrefixLen: e?.prefixLen ?? 0,
+      IPv6Gateway: '',
+      GlobalIPv6Address: '',
+      GlobalIPv6PrefixLen: 0,
+      DriverOpts: null,
+      DNSNames: e && name !== 'bridge' ? [c.name.slice(1), c.id.slice(0, 12), ...(e.aliases ?? [])] : null,
+    },
   };
+}
+
+/** docker's NetworkSettings.Ports: published ports with their bindings, exposed ones with null. */
+function portMap(c: ContainerRecord): Record<string, Array<{ HostIp: string; HostPort: string }> | null> {
+  const out: Record<string, Array<{ HostIp: string; HostPort: string }> | null> = {};
+  if (!c.state.Running) return out;
+  for (const key of Object.keys(c.config.ExposedPorts ?? {})) out[key.includes('/') ? key : `${key}/tcp`] = null;
+  for (const [key, list] of Object.entries(c.ports ?? {})) out[key] = list;
+  return out;
+}
+
+/** The list's Ports: one row per binding (and per exposed port not published). */
+function portRows(c: ContainerRecord): Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }> {
+  const rows: Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }> = [];
+  for (const [key, list] of Object.entries(portMap(c))) {
+    const [port, type] = key.split('/');
+    if (!list) rows.push({ PrivatePort: Number(port), Type: type ?? 'tcp' });
+    else for (const b of list) rows.push({ IP: b.HostIp, PrivatePort: Number(port), PublicPort: Number(b.HostPort), Type: type ?? 'tcp' });
+  }
+  return rows;
 }
 
 export function inspect(daemon: Daemon, c: ContainerRecord): Record<string, unknown> {
@@ -345,7 +383,17 @@ export function inspect(daemon: Daemon, c: ContainerRecord): Record<string, unkn
     GraphDriver: { Name: 'overlay2', Data: { MergedDir: containers.rootfs(c.id), UpperDir: upper } },
     Mounts: [],
     Config: { ...CONFIG_DEFAULTS, ...c.config },
-    NetworkSettings: { Bridge: '', SandboxID: '', SandboxKey: '', Ports: {}, Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: '', Networks: networks(c) },
+    NetworkSettings: {
+      Bridge: '',
+      SandboxID: c.network?.endpointId ?? '',
+      SandboxKey: c.state.Running && c.network ? containers.network.networks.netnsPath(c.id) : '',
+      Ports: portMap(c),
+      Gateway: c.network?.gateway ?? '',
+      IPAddress: c.network?.ipAddress ?? '',
+      IPPrefixLen: c.network?.prefixLen ?? 0,
+      MacAddress: c.network?.macAddress ?? '',
+      Networks: networks(daemon, c),
+    },
   };
 }
 
