@@ -7,8 +7,8 @@ export function hostnameFile(hostname: string): string {
   return `${hostname}\n`;
 }
 
-/** Docker's default /etc/hosts, plus --add-host entries (`name:ip`, `name=ip`). */
-export function hostsFile(hostname: string, extraHosts: readonly string[] = [], address?: string): string {
+/** Docker's default /etc/hosts, plus --add-host entries (`name:ip`, `name=ip`), the container's own address and its peers' lines. */
+export function hostsFile(hostname: string, extraHosts: readonly string[] = [], address?: string, peers: readonly string[] = []): string {
   const lines = [
     '127.0.0.1\tlocalhost',
     '::1\tlocalhost ip6-localhost ip6-loopback',
@@ -24,6 +24,7 @@ export function hostsFile(hostname: string, extraHosts: readonly string[] = [], 
     lines.push(`${ip === 'host-gateway' ? '127.0.0.1' : ip}\t${m[1]}`);
   }
   if (address) lines.push(`${address}\t${hostname}`);
+  lines.push(...peers);
   return `${lines.join('\n')}\n`;
 }
 
@@ -59,9 +60,11 @@ export async function writeContainerFiles(
   hostConfig: HostConfig,
   /** The container's address on its network, which its hostname resolves to. */
   address?: string,
+  /** The other containers on its network, as /etc/hosts lines. */
+  peers: string[] = [],
 ): Promise<void> {
   const hostNetwork = hostConfig.NetworkMode === 'host';
-  const hosts = hostNetwork ? await readFile('/etc/hosts', 'utf8').catch(() => hostsFile(hostname)) : hostsFile(hostname, hostConfig.ExtraHosts ?? [], address);
+  const hosts = hostNetwork ? await readFile('/etc/hosts', 'utf8').catch(() => hostsFile(hostname)) : hostsFile(hostname, hostConfig.ExtraHosts ?? [], address, peers);
   await Promise.all([
     writeFile(paths.hostname, hostnameFile(hostname)),
     writeFile(paths.hosts, hosts),

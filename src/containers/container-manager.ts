@@ -30,7 +30,7 @@ import { connectAttach, controlShim, launchShim, readExit, readShimPid } from '.
 import { mountAll, unmountAll } from '../snapshots/overlay-snapshotter.js';
 import { bridge, type AttachOptions } from './attach.js';
 import { ContainerNetwork } from './container-network.js';
-import { writeContainerFiles } from './container-files.js';
+import { hostsFile, writeContainerFiles } from './container-files.js';
 import { isAlive } from '../util/process.js';
 import {
   checkName,
@@ -260,7 +260,13 @@ export class ContainerManager {
         if (connection.ports) c.ports = connection.ports;
       });
       const files = this.filePaths(id);
-      await writeContainerFiles(files, record.config.Hostname ?? id.slice(0, 12), record.hostConfig, connection.endpoint?.ipAddress);
+      await writeContainerFiles(
+        files,
+        record.config.Hostname ?? id.slice(0, 12),
+        record.hostConfig,
+        connection.endpoint?.ipAddress,
+        this.network.peerLines(this.get(id), this.all()),
+      );
       const spec = await buildSpec({
         id,
         rootfs,
@@ -313,6 +319,7 @@ export class ContainerManager {
         if (!fromRestartPolicy) c.manuallyStopped = false;
       });
       this.#events.publish('container', 'start', id, { image: record.image, name: record.name.slice(1) });
+      await this.#refreshPeers(connection.endpoint?.networkId);
     } catch (err) {
       this.#starting.delete(id);
       await this.#cleanupFailedStart(id, err);
@@ -353,6 +360,18 @@ export class ContainerManager {
         delete c.network;
         delete c.ports;
       }).catch(() => undefined);
+      await this.#refreshPeers(record.network?.networkId);
+    }
+  }
+
+  /** Rewrites the /etc/hosts of the running containers on network `networkId` (in place: it is bind-mounted). */
+  async #refreshPeers(networkId: string | undefined): Promise<void> {
+    if (!networkId) return;
+    const all = this.all();
+    for (const c of this.network.endpointsOn(networkId, all)) {
+      if (c.network?.networkName === 'bridge') return;
+      const hosts = hostsFile(c.config.Hostname ?? c.id.slice(0, 12), c.hostConfig.ExtraHosts ?? [], c.network?.ipAddress, this.network.peerLines(c, all));
+      await writeFile(this.filePaths(c.id).hosts, hosts).catch((err: unknown) => this.#log.warn('hosts file not updated', { id: c.id, error: String(err) }));
     }
   }
 

@@ -46,7 +46,9 @@ export class ContainerNetwork {
       this.#lookup(mode.slice('container:'.length));
       return;
     }
-    const network = this.networkOf(mode);
+    // A network that does not exist fails the start, not the create (as docker: the CLI takes a
+    // 404 from create to mean the image is missing).
+    const network = this.networks.find(!mode || mode === 'default' ? 'bridge' : mode);
     const published = Object.values(hostConfig.PortBindings ?? {}).some((list) => (list?.length ?? 0) > 0) || hostConfig.PublishAllPorts;
     if (published && network && network.driver !== 'bridge') {
       throw new InvalidArgument(`conflicting options: port publishing and the ${network.name} network mode`);
@@ -94,6 +96,19 @@ export class ContainerNetwork {
   async restore(record: ContainerRecord): Promise<void> {
     if (!record.network?.ipAddress || !record.ports) return;
     await this.#ports.publish(record.id, record.network.ipAddress, record.ports);
+  }
+
+  /**
+   * What a container on a network of the user's finds in /etc/hosts besides itself: each other
+   * running container on it, by name, aliases and short id (docker answers these names from
+   * its embedded DNS server; on the default bridge, as in docker, containers see no names).
+   */
+  peerLines(record: ContainerRecord, all: ContainerRecord[]): string[] {
+    const endpoint = record.network;
+    if (!endpoint || endpoint.networkName === 'bridge') return [];
+    return this.endpointsOn(endpoint.networkId, all)
+      .filter((c) => c.id !== record.id && c.network?.ipAddress)
+      .map((c) => `${c.network!.ipAddress}\t${[c.name.slice(1), ...(c.network!.aliases ?? []), c.id.slice(0, 12)].join(' ')}`);
   }
 
   /** The containers on network `id` now (docker's active endpoints). */

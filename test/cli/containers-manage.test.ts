@@ -241,7 +241,7 @@ describe('pause, rename, top, port, container inspect', () => {
     assert.equal(bad.code, 1);
   });
 
-  it('port lists the published ports', { todo: 'berthd does not publish ports yet (NetworkSettings.Ports is empty)' }, async () => {
+  it('port lists the published ports', async () => {
     assert.equal(await ok('port', 'p1'), '80/tcp -> 127.0.0.1:18080\n');
     assert.equal(await ok('port', 'p1', '80'), '127.0.0.1:18080\n');
   });
