@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(runc busybox-static tini skopeo umoci docker-registry iptables containernetworking-plugins tmux gcc libc6-dev make procps zstd xz-utils bzip2 attr)
+packages=(runc busybox-static tini skopeo umoci docker-registry iptables containernetworking-plugins tmux gcc libc6-dev make procps zstd xz-utils bzip2 attr iproute2 docker-compose)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -16,13 +16,13 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { Conflict, InvalidArgument, NotFound, NotModified, Unavailable, isBerthError } from '../errors/errors.js';
+import { Conflict, Forbidden, InvalidArgument, NotFound, NotImplemented, NotModified, Unavailable, isBerthError } from '../errors/errors.js';
 import type { EventBus } from '../daemon/events.js';
 import type { Logger } from '../daemon/logger.js';
 import type { ImageStore } from '../images/image-store.js';
 import type { MetadataStore } from '../metadata/metadata-store.js';
 import type { MetadataV1 } from '../metadata/schema.js';
-import type { NetworkManager } from '../network/network-manager.js';
+import type { NetworkManager, NetworkRecord } from '../network/network-manager.js';
 import type { PortProxy } from '../network/port-proxy.js';
 import { buildSpec, processArgs, specJson, validateHostConfig, type ContainerConfig, type HostConfig } from '../runtime/oci-spec.js';
 import { Runc } from '../runtime/runc.js';
@@ -609,6 +609,50 @@ export class ContainerManager {
     this.#resolveWaiters(id, ['removed', 'next-exit', 'not-running'], { StatusCode: record.state.ExitCode, Error: null });
     // The container may have held the last use of a deleted image's layers.
     if (!this.#images.record(record.imageId)) await this.#images.collectLayers().catch(() => undefined);
+  }
+
+  // ---- networks ----
+
+  /**
+   * `docker network connect` for a container that is not running: `network` becomes its
+   * network, with `endpoint` (aliases) as its settings there. berth gives a container one
+   * network; a running container, or a second network, is refused with a clear error.
+   */
+  connectNetwork(idOrName: string, network: NetworkRecord, endpoint: Record<string, unknown> = {}): Promise<void> {
+    const record = this.get(idOrName);
+    return this.#locked(record.id, async () => {
+      const c = this.get(record.id);
+      const current = this.network.networkOf(c.hostConfig.NetworkMode)?.name;
+      if (c.state.Running) {
+        if (current === network.name) throw new Forbidden(`endpoint with name ${c.name.slice(1)} already exists in network ${network.name}`);
+        throw new NotImplemented(`container ${c.name.slice(1)} is running: berth connects a container to its network when it starts (connect it while it is stopped)`);
+      }
+      if (current && current !== 'none' && current !== 'bridge' && current !== network.name) {
+        throw new NotImplemented(`container ${c.name.slice(1)} is on network ${current}: berth gives a container one network (disconnect it first)`);
+      }
+      if (network.driver === 'host' || network.driver === 'null') throw new Forbidden(`container cannot be connected to the ${network.name} network`);
+      await this.#update(c.id, (rec) => {
+        rec.hostConfig.NetworkMode = network.name;
+        rec.networkingConfig = { EndpointsConfig: { [network.name]: endpoint } };
+      });
+      this.#events.publish('network', 'connect', network.id, { container: c.id, name: network.name, type: network.driver });
+    });
+  }
+
+  /** `docker network disconnect` of a container that is not running: it is left with no network (as `none`). */
+  disconnectNetwork(idOrName: string, network: NetworkRecord): Promise<void> {
+    const record = this.get(idOrName);
+    return this.#locked(record.id, async () => {
+      const c = this.get(record.id);
+      const current = this.network.networkOf(c.hostConfig.NetworkMode)?.name;
+      if (current !== network.name) throw new Forbidden(`container ${c.id} is not connected to network ${network.name}`);
+      if (c.state.Running) throw new NotImplemented(`container ${c.name.slice(1)} is running: berth takes a container off its network when it stops`);
+      await this.#update(c.id, (rec) => {
+        rec.hostConfig.NetworkMode = 'none';
+        delete rec.networkingConfig;
+      });
+      this.#events.publish('network', 'disconnect', network.id, { container: c.id, name: network.name, type: network.driver });
+    });
   }
 
   // ---- wait ----

@@ -1,6 +1,6 @@
 /** The network endpoints: list, inspect, create, remove, prune, connect and disconnect. */
 import type { Daemon } from '../../daemon/daemon.js';
-import { Forbidden, NotImplemented } from '../../errors/errors.js';
+import { InvalidArgument } from '../../errors/errors.js';
 import type { CreateNetworkRequest, NetworkRecord } from '../../network/network-manager.js';
 import { labelsMatch } from './images.js';
 import { checkFilterNames, parseFilters, sendJson, type Router } from '../router.js';
@@ -56,13 +56,20 @@ export function networkRoutes(router: Router, daemon: Daemon): void {
 
   router.add('POST', '/networks/{id}/connect', async (ctx) => {
     const n = networks().get(ctx.params['id']!);
-    throw new NotImplemented(`connecting a container to a second network (${n.name}) is not supported yet: berth gives each container one network, chosen with --network`);
+    const body = await ctx.json<{ Container?: string; EndpointConfig?: Record<string, unknown> }>({});
+    if (!body.Container) throw new InvalidArgument('no container given to connect');
+    await daemon.containers.connectNetwork(body.Container, n, body.EndpointConfig ?? {});
+    ctx.res!.writeHead(200);
+    ctx.res!.end();
   });
 
   router.add('POST', '/networks/{id}/disconnect', async (ctx) => {
     const n = networks().get(ctx.params['id']!);
-    if (PREDEFINED.includes(n.name)) throw new Forbidden(`container cannot be disconnected from the ${n.name} network`);
-    throw new NotImplemented(`disconnecting a container from its network (${n.name}) is not supported yet: remove it, or create it with another --network`);
+    const body = await ctx.json<{ Container?: string; Force?: boolean }>({});
+    if (!body.Container) throw new InvalidArgument('no container given to disconnect');
+    await daemon.containers.disconnectNetwork(body.Container, n);
+    ctx.res!.writeHead(200);
+    ctx.res!.end();
   });
 }
 
