@@ -12,6 +12,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { removeBridges } from '../test/helpers/berthd.js';
 
 /** The build these scripts belong to: <out>/bench/lib.js -> <out>. */
 export const distRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -62,7 +63,9 @@ export async function startBerthd(opts: { timeoutMs?: number; nodeFlags?: string
   const socket = join(root, 'run', 'berth.sock');
   const started = process.hrtime.bigint();
   const nodeFlags = opts.nodeFlags ?? (process.env['BERTHD_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeFlags, daemonMain, '--data-root', dataRoot, '--exec-root', join(root, 'run')], {
+  // A bridge of its own, removed at stop.
+  const bridge = `bb${process.pid}`.slice(0, 15);
+  const child = spawn(process.execPath, [...nodeFlags, daemonMain, '--data-root', dataRoot, '--exec-root', join(root, 'run'), '--bridge', bridge], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: clientEnv(),
   });
@@ -88,10 +91,14 @@ export async function startBerthd(opts: { timeoutMs?: number; nodeFlags?: string
     stop: async () => {
       await stopChild(child);
       unmountUnder(root);
+      removeBridges(dataRoot);
       rmSync(root, { recursive: true, force: true });
     },
   };
 }
+
+/** The private dockerd's bridge address: a small subnet, used on this host only. */
+const DOCKERD_BIP = '172.31.254.1/24';
 
 /** Whether dockerd is installed here. */
 export function hasDockerd(): boolean {
@@ -100,8 +107,9 @@ export function hasDockerd(): boolean {
 
 /**
  * A private dockerd for comparisons: its own data root, exec root and socket in a temporary
- * folder, and no networking set up (no iptables rules, no bridge), so it touches nothing
- * that other users of this host rely on. `pids` are dockerd and the containerd it starts.
+ * folder; its containers get a veth on docker0 (removed at stop, unless it was there before)
+ * but no iptables rules, NAT or forwarding, as berthd's. `pids` are dockerd and the
+ * containerd it starts.
  */
 export async function startDockerd(): Promise<{ pid: number; socket: string; startMs: number; pids(): number[]; stop(): Promise<void> }> {
   const root = mkdtempSync(join(tmpdir(), 'dockerd-bench-'));
@@ -110,15 +118,19 @@ export async function startDockerd(): Promise<{ pid: number; socket: string; sta
   const child = spawn(
     'dockerd',
     [
-      '--iptables=false', '--ip-masq=false', '--ip-forward=false', '--bridge=none',
+      // docker0 with an address and no NAT, forwarding or firewall rules: containers get a
+      // veth and an address, as on berthd, and nothing is routed beyond the host.
+      '--iptables=false', '--ip-masq=false', '--ip-forward=false', '--bip', DOCKERD_BIP,
       '--data-root', join(root, 'data'), '--exec-root', join(root, 'exec'), '--pidfile', join(root, 'docker.pid'),
       '-H', `unix://${socket}`,
     ],
     { stdio: 'ignore' },
   );
+  const hadDocker0 = existsSync('/sys/class/net/docker0');
   const stop = async () => {
     await stopChild(child);
     unmountUnder(root);
+    if (!hadDocker0) spawnSync('ip', ['link', 'del', 'docker0'], { stdio: 'ignore' });
     rmSync(root, { recursive: true, force: true });
   };
   const deadline = Date.now() + 30_000;
