@@ -3,11 +3,12 @@
  * repository, or compressed and uploaded), its config, then a Docker schema 2 manifest under
  * the tag, with Docker's progress messages.
  *
- * A pulled layer is uploaded as the blob it was pulled as. Other layers (built, committed,
- * loaded) are gzipped from their tar made again from the unpacked files. When that tar does
- * not hash to the diff id the config names (a loaded tar made by another tool), the config
- * is pushed with the new diff ids, so the registry never holds an image that cannot be
- * pulled. The compressed digest is recorded per diff id, so the next push is a HEAD hit.
+ * A layer whose blob this engine keeps (pulled, loaded, imported) is uploaded as that blob,
+ * a kept plain tar gzipped. Other layers (built, committed) are gzipped from their tar made
+ * again from the unpacked files. When that tar does not hash to the diff id the config
+ * names, the config is pushed with the new diff ids, so the registry never holds an image
+ * that cannot be pulled. The compressed digest is recorded per diff id, so the next push is
+ * a HEAD hit.
  */
 import { randomUUID } from 'node:crypto';
 import { createHash } from 'node:crypto';
@@ -22,7 +23,8 @@ import { diffLayer } from '../snapshots/diff-layer.js';
 import type { AuthConfig } from './auth.js';
 import type { BlobSource } from './layer-sources.js';
 import { sha256 } from './manifests.js';
-import { Semaphore, type RegistryContext } from './pull.js';
+import type { RegistryContext } from './pull.js';
+import { Semaphore } from '../util/semaphore.js';
 import { uploadBlob } from './blob-upload.js';
 import { Throttle, progressMessage, shortDigest, type ProgressSink } from './progress.js';
 import { RegistryClient, pullScope, pushScope, registryError } from './registry-client.js';
@@ -173,16 +175,19 @@ async function pushLayer(ctx: RegistryContext, client: RegistryClient, repo: Ref
       }
     }
   }
-  // 3. Else upload it: the blob it was pulled as when this engine still has it, else the
-  // layer's tar made again and gzipped.
+  // 3. Else upload it: a compressed blob this engine keeps for it (pulled, loaded or imported)
+  // as it is; else a kept plain tar gzipped, as docker pushes layers; else the layer's tar
+  // made again and gzipped.
   const content = ctx.images.content;
-  let kept: BlobSource | undefined;
-  for (const b of known) if (!kept && (await content.info(b.digest))?.size === b.size) kept = b;
-  const blob = kept ?? (await compressLayer(ctx, layer));
-  const mediaType = kept ? manifestLayerType(kept.mediaType) : MediaTypes.dockerLayerGzip;
+  const present: BlobSource[] = [];
+  for (const b of known) if ((await content.info(b.digest))?.size === b.size) present.push(b);
+  const kept = present.find((b) => !isPlainTar(b.mediaType)) ?? present[0];
+  const blob: UploadBlob =
+    kept && !isPlainTar(kept.mediaType)
+      ? { digest: kept.digest, size: kept.size, mediaType: manifestLayerType(kept.mediaType), diffId: kept.diffId ?? layer.diffId }
+      : { ...(await compressLayer(ctx, layer, kept)), mediaType: MediaTypes.dockerLayerGzip, compressed: true };
   try {
-    const desc: Descriptor = { mediaType, size: blob.size, digest: blob.digest };
-    const diffId: string = kept ? (kept.diffId ?? layer.diffId) : 'diffId' in blob && typeof blob.diffId === 'string' ? blob.diffId : layer.diffId;
+    const desc: Descriptor = { mediaType: blob.mediaType, size: blob.size, digest: blob.digest };
     if (await blobExists(client, repo.path, blob.digest)) {
       progress({ status: 'Layer already exists', progressDetail: {}, id });
     } else {
@@ -204,30 +209,48 @@ async function pushLayer(ctx: RegistryContext, client: RegistryClient, repo: Ref
       progress(progressMessage('Pushing', id, blob.size, blob.size));
       progress({ status: 'Pushed', progressDetail: {}, id });
     }
-    const source = { digest: blob.digest, mediaType, size: blob.size, ...(diffId !== layer.diffId ? { diffId } : {}) };
+    const source = { digest: blob.digest, mediaType: blob.mediaType, size: blob.size, ...(blob.diffId !== layer.diffId ? { diffId: blob.diffId } : {}) };
     await ctx.sources.add(layer.diffId, source, target);
-    return { desc, diffId };
+    return { desc, diffId: blob.diffId };
   } finally {
     // A layer compressed for this push is not kept (docker's classic store keeps none): the
     // recorded digest makes the next push a HEAD hit.
-    if (!kept) await content.delete(blob.digest).catch(() => undefined);
+    if (blob.compressed) await content.delete(blob.digest).catch(() => undefined);
   }
 }
 
-/** Docker schema 2 manifests name layers with docker's media types. */
+/** A layer blob to upload from the content store, and the diff id of the tar it holds. */
+interface UploadBlob {
+  digest: string;
+  size: number;
+  mediaType: string;
+  diffId: string;
+  /** Compressed for this push only: deleted once it is up. */
+  compressed?: boolean;
+}
+
+function isPlainTar(mediaType: string): boolean {
+  return mediaType === MediaTypes.ociLayer || mediaType === MediaTypes.dockerLayer;
+}
+
+/**
+ * Docker schema 2 manifests name layers with docker's media types; zstd, which docker's
+ * types lack, keeps the OCI one (as docker writes it).
+ */
 function manifestLayerType(mediaType: string): string {
   if (mediaType === MediaTypes.ociLayerGzip) return MediaTypes.dockerLayerGzip;
+  if (mediaType === MediaTypes.ociLayer) return MediaTypes.dockerLayer;
   return mediaType;
 }
 
 /**
- * The layer's tar made again from the unpacked layer, gzipped into the content store, with
- * the digest of the tar (the diff id it has now: a tar from elsewhere, loaded or imported,
- * is seldom made again byte for byte).
+ * A layer's tar gzipped into the content store, with the digest of the tar: the kept plain
+ * tar `from` when there is one, else the tar made again from the unpacked layer (whose digest
+ * is the diff id it has now: a tar from elsewhere is seldom made again byte for byte).
  */
-async function compressLayer(ctx: RegistryContext, layer: LayerRecord): Promise<{ digest: string; size: number; diffId: string }> {
+async function compressLayer(ctx: RegistryContext, layer: LayerRecord, from?: BlobSource): Promise<{ digest: string; size: number; diffId: string }> {
   const content = ctx.images.content;
-  const tar = diffLayer(ctx.images.snapshots.upperDir(layer.chainId));
+  const tar: Readable = from ? content.openBlob(from.digest) : diffLayer(ctx.images.snapshots.upperDir(layer.chainId));
   const hash = createHash('sha256');
   const gzip = createGzip();
   tar.on('error', (err) => gzip.destroy(err));
