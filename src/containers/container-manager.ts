@@ -778,6 +778,13 @@ export class ContainerManager {
    * Containers whose restart policy says so are started.
    */
   async reconcile(): Promise<void> {
+    // First, before any container starts again: what a start cut short left on the network.
+    const running = new Set(this.all().filter((c) => c.state.Running).map((c) => c.id));
+    const released = await this.network.networks.releaseStale(running).catch((err: unknown) => {
+      this.#log.warn('reconcile: stale network namespaces not released', { error: String(err) });
+      return [];
+    });
+    if (released.length) this.#log.info('released the network namespaces of containers not running', { count: released.length });
     for (const record of this.all()) {
       const id = record.id;
       if (record.state.Running || record.state.Status === 'restarting') {

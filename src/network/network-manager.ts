@@ -16,7 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Conflict, Forbidden, InvalidArgument, NotFound, Unavailable, errnoCode } from '../errors/errors.js';
 import { removeAtomicLeftovers, writeFileAtomic } from '../util/atomic-file.js';
@@ -250,6 +250,29 @@ export class NetworkManager {
       });
     }
     await removeNetns(netns);
+  }
+
+  /**
+   * After a crash: removes the namespaces and gives back the addresses of containers that
+   * are not running (a start cut short, an exit the daemon did not see through).
+   */
+  async releaseStale(running: ReadonlySet<string>): Promise<string[]> {
+    const released: string[] = [];
+    for (const id of await readdir(this.#netnsDir).catch(() => [] as string[])) {
+      if (running.has(id)) continue;
+      await removeNetns(join(this.#netnsDir, id)).catch(() => undefined);
+      released.push(id);
+    }
+    // host-local keeps a file per address, named by it, that starts with the container's id.
+    for (const network of await readdir(this.#ipamDir).catch(() => [] as string[])) {
+      const dir = join(this.#ipamDir, network);
+      for (const name of await readdir(dir).catch(() => [] as string[])) {
+        if (parseAddress(name) === undefined) continue;
+        const owner = (await readFile(join(dir, name), 'utf8').catch(() => '')).split(/\r?\n/)[0]!.trim();
+        if (owner && !running.has(owner)) await rm(join(dir, name), { force: true });
+      }
+    }
+    return released;
   }
 
   #bridgeConfig(network: NetworkRecord): Record<string, unknown> & { type: string; name: string } {

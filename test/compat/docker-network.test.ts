@@ -3,7 +3,9 @@
 // inspect, rm, names in /etc/hosts), none and host, a daemon killed with containers on a
 // network, and the host left as it was (ip_forward untouched, nothing routed beyond it).
 import * as assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { TestDaemon, until } from '../helpers/berthd.js';
@@ -172,6 +174,22 @@ describe('docker CLI against berthd: networks', () => {
       const r = await docker('ps', '-aq');
       return r.stdout.trim() === '';
     });
+  });
+
+  it('a start cut short by a crash: its namespace and address are given back at the next start', async () => {
+    const stale = 'f'.repeat(64);
+    const netns = join(daemon.execRoot, 'netns', stale);
+    writeFileSync(netns, '');
+    assert.equal(spawnSync('unshare', [`--net=${netns}`, 'true']).status, 0);
+    const bridgeId = (await ok('network', 'inspect', '-f', '{{.Id}}', 'bridge')).trim();
+    const leases = join(daemon.dataRoot, 'network', 'ipam', bridgeId);
+    mkdirSync(leases, { recursive: true });
+    const lease = join(leases, '172.31.255.250');
+    writeFileSync(lease, `${stale}\r\neth0`);
+    await daemon.restart('SIGKILL');
+    assert.ok(!existsSync(netns), 'the namespace is removed');
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(netns), 'and unmounted');
+    assert.ok(!existsSync(lease), 'the address is given back');
   });
 
   it('leaves the host as it was: ip_forward untouched', () => {
