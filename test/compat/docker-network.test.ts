@@ -97,6 +97,12 @@ describe('docker CLI against berthd: networks', () => {
       assert.equal(ports[0], `80/tcp -> 127.0.0.1:${port}`);
       assert.match(ports[1]!, /^8080\/tcp -> 0\.0\.0\.0:\d+$/);
       assert.match(await ok('ps', '--format', '{{.Ports}}', '-f', 'name=web'), new RegExp(`127\\.0\\.0\\.1:${port}->80/tcp`));
+      // ps filters on ports and networks.
+      assert.equal((await ok('ps', '--format', '{{.Names}}', '-f', `publish=${port}`)).trim(), 'web');
+      assert.equal((await ok('ps', '--format', '{{.Names}}', '-f', 'expose=8080/tcp')).trim(), 'web');
+      assert.equal((await ok('ps', '--format', '{{.Names}}', '-f', 'expose=8080/udp')).trim(), '');
+      assert.equal((await ok('ps', '--format', '{{.Names}}', '-f', 'network=bridge')).trim(), 'web');
+      assert.equal((await ok('ps', '--format', '{{.Names}}', '-f', 'network=none')).trim(), '');
       // The port is taken while web runs.
       const clash = await docker('run', '-d', '--name', 'clash', '-p', `127.0.0.1:${port}:80`, 'busybox', 'sleep', '30');
       assert.notEqual(clash.code, 0);

@@ -433,8 +433,27 @@ function matchesFilters(c: ContainerRecord, filters: Map<string, string[]>, ance
     any('status', (v) => v === c.state.Status) &&
     any('exited', (v) => !c.state.Running && c.state.StartedAt !== '0001-01-01T00:00:00Z' && Number(v) === c.state.ExitCode) &&
     labelsMatch(c.config.Labels ?? {}, filters.get('label')) &&
-    (!ancestors || ancestors.has(c.imageId))
+    (!ancestors || ancestors.has(c.imageId)) &&
+    any('network', (v) => networkNames(c).includes(v)) &&
+    any('publish', (v) => portRows(c).some((p) => p.PublicPort !== undefined && portMatches(v, p.PublicPort, p.Type))) &&
+    any('expose', (v) => portRows(c).some((p) => portMatches(v, p.PrivatePort, p.Type)))
   );
+}
+
+/** The names and id a container's network answers to in a `network` filter. */
+function networkNames(c: ContainerRecord): string[] {
+  if (c.network) return [c.network.networkName, c.network.networkId];
+  const mode = c.hostConfig.NetworkMode;
+  return [!mode || mode === 'default' ? 'bridge' : mode];
+}
+
+/** docker's `<port>[/<proto>]` or `<start>-<end>[/<proto>]` against one port. */
+function portMatches(filter: string, port: number, type: string): boolean {
+  const m = /^(\d+)(?:-(\d+))?(?:\/(\w+))?$/.exec(filter);
+  if (!m) throw new InvalidArgument(`invalid port filter ${JSON.stringify(filter)}: want <port>[/<proto>] or <start>-<end>[/<proto>]`);
+  const start = Number(m[1]);
+  const end = m[2] ? Number(m[2]) : start;
+  return port >= start && port <= end && (m[3] ?? 'tcp') === type;
 }
 
 /** Docker's since/until: unix seconds (fractional), RFC 3339, or a duration back from now. */
