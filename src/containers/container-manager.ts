@@ -24,12 +24,14 @@ import type { MetadataStore } from '../metadata/metadata-store.js';
 import type { MetadataV1 } from '../metadata/schema.js';
 import type { NetworkManager, NetworkRecord } from '../network/network-manager.js';
 import type { PortProxy } from '../network/port-proxy.js';
+import type { VolumeStore } from '../volumes/volume-store.js';
 import { buildSpec, processArgs, specJson, validateHostConfig, type ContainerConfig, type HostConfig } from '../runtime/oci-spec.js';
 import { Runc } from '../runtime/runc.js';
 import { connectAttach, controlShim, launchShim, readExit, readShimPid } from '../runtime/shim.js';
 import { mountAll, unmountAll } from '../snapshots/overlay-snapshotter.js';
 import { bridge, type AttachOptions } from './attach.js';
 import { ContainerNetwork } from './container-network.js';
+import { resolveMounts, volumeBinds, type VolumeMount } from './container-volumes.js';
 import { hostsFile, writeContainerFiles } from './container-files.js';
 import { isAlive } from '../util/process.js';
 import {
@@ -65,6 +67,7 @@ export interface ContainerPaths {
   init?: string;
   networks: NetworkManager;
   ports: PortProxy;
+  volumes: VolumeStore;
 }
 
 /** Logs rotate by default, unlike Docker's json-file: 10 MiB, 3 files. */
@@ -195,6 +198,7 @@ export class ContainerManager {
     config.Image = request.Image;
     const wanted = name ? checkName(name) : undefined;
     const topLayer = image.record.layers.at(-1);
+    const mounts = await resolveMounts(this.#paths.volumes, config, hostConfig);
     await mkdir(this.containerDir(id), { recursive: true, mode: 0o710 });
     await this.#images.snapshots.prepare(id, topLayer);
     try {
@@ -216,6 +220,7 @@ export class ContainerManager {
           config,
           hostConfig,
           ...(networkingConfig ? { networkingConfig } : {}),
+          mounts,
           state: newState(),
           restartCount: 0,
           manuallyStopped: false,
@@ -225,6 +230,7 @@ export class ContainerManager {
     } catch (err) {
       await this.#images.snapshots.remove(id).catch(() => undefined);
       await rm(this.containerDir(id), { recursive: true, force: true });
+      await this.#removeAnonymousVolumes(mounts.volumes, id);
       throw err;
     }
     const record = this.get(id);
@@ -267,11 +273,16 @@ export class ContainerManager {
         connection.endpoint?.ipAddress,
         this.network.peerLines(this.get(id), this.all()),
       );
+      const mounts = record.mounts;
+      for (const v of mounts?.volumes ?? []) if (!v.NoCopy) await this.#paths.volumes.copyUp(v.Name, rootfs, v.Destination);
       const spec = await buildSpec({
         id,
         rootfs,
         config: record.config,
-        hostConfig: record.hostConfig,
+        // Volumes go to the runtime as binds of their folders; --mount as binds and tmpfs.
+        hostConfig: mounts
+          ? { ...record.hostConfig, Binds: [...mounts.binds, ...volumeBinds(this.#paths.volumes, mounts.volumes)], Tmpfs: mounts.tmpfs, Mounts: null }
+          : record.hostConfig,
         hostsPath: files.hosts,
         hostnamePath: files.hostname,
         resolvConfPath: files.resolvConf,
@@ -377,7 +388,8 @@ export class ContainerManager {
 
   /** --rm: remove after the exit; a client waiting for the removal hears of a failure too. */
   #autoRemove(id: string): void {
-    this.remove(id, { force: true }).catch((err: unknown) => {
+    // As docker: --rm takes the container's anonymous volumes with it.
+    this.remove(id, { force: true, volumes: true }).catch((err: unknown) => {
       this.#log.warn('auto-remove failed', { id, error: String(err) });
       const exitCode = this.all().find((c) => c.id === id)?.state.ExitCode ?? 0;
       this.#resolveWaiters(id, ['removed'], { StatusCode: exitCode, Error: { Message: `removing the container: ${String(err)}` } });
@@ -564,12 +576,13 @@ export class ContainerManager {
 
   // ---- remove ----
 
-  remove(idOrName: string, opts: { force?: boolean } = {}): Promise<void> {
+  /** `volumes` (rm -v): its anonymous volumes go too, unless another container uses them. */
+  remove(idOrName: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     const record = this.get(idOrName);
-    return this.#locked(record.id, () => this.#remove(record.id, opts.force ?? false));
+    return this.#locked(record.id, () => this.#remove(record.id, opts.force ?? false, opts.volumes ?? false));
   }
 
-  async #remove(id: string, force: boolean): Promise<void> {
+  async #remove(id: string, force: boolean, volumes = false): Promise<void> {
     let record: ContainerRecord;
     try {
       record = this.get(id);
@@ -606,9 +619,27 @@ export class ContainerManager {
       delete (state.containers as Record<string, ContainerRecord>)[id];
     });
     this.#events.publish('container', 'destroy', id, { image: record.image, name: record.name.slice(1) });
+    if (volumes) await this.#removeAnonymousVolumes(record.mounts?.volumes ?? [], id);
     this.#resolveWaiters(id, ['removed', 'next-exit', 'not-running'], { StatusCode: record.state.ExitCode, Error: null });
     // The container may have held the last use of a deleted image's layers.
     if (!this.#images.record(record.imageId)) await this.#images.collectLayers().catch(() => undefined);
+  }
+
+  // ---- volumes ----
+
+  /** The containers that mount volume `name`. */
+  volumeUsers(name: string): string[] {
+    return this.all()
+      .filter((c) => c.mounts?.volumes.some((v) => v.Name === name))
+      .map((c) => c.id);
+  }
+
+  async #removeAnonymousVolumes(volumes: readonly VolumeMount[], removed: string): Promise<void> {
+    for (const v of volumes) {
+      if (!v.Anonymous) continue;
+      const users = this.volumeUsers(v.Name).filter((id) => id !== removed);
+      await this.#paths.volumes.remove(v.Name, users).catch((err: unknown) => this.#log.warn('anonymous volume not removed', { volume: v.Name, error: String(err) }));
+    }
   }
 
   // ---- networks ----

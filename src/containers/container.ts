@@ -7,6 +7,7 @@ import { InvalidArgument } from '../errors/errors.js';
 import type { RunConfig } from '../images/oci-types.js';
 import type { Endpoint } from '../network/network-manager.js';
 import type { PortMap } from '../network/port-proxy.js';
+import type { ResolvedMounts } from './container-volumes.js';
 import type { ContainerConfig, HostConfig } from '../runtime/oci-spec.js';
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
@@ -46,6 +47,8 @@ export interface ContainerRecord {
   /** While it runs: its place on its network, and the ports published for it. */
   network?: Endpoint;
   ports?: PortMap;
+  /** Its volumes, binds and tmpfs mounts, decided at create. */
+  mounts?: ResolvedMounts;
 }
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';

@@ -6,6 +6,8 @@
  *     content/             the content store (configs, manifests, the layer blobs kept)
  *     snapshots/           the overlay snapshotter (layers, containers' writable layers)
  *     registry/            layer-sources.json: the blobs kept or seen on registries for each layer
+ *     network/             networks.json and the address leases (src/network)
+ *     volumes/             one folder per volume (src/volumes)
  *     tmp/                 scratch space for loads and imports, emptied at start
  *   <exec-root>/
  *     berthd.pid           the running daemon's pid
@@ -21,6 +23,7 @@ import { execRoutes } from '../api/routes/exec.js';
 import { pullHandler, registryRoutes } from '../api/routes/registry.js';
 import { imageRoutes } from '../api/routes/images.js';
 import { networkRoutes } from '../api/routes/networks.js';
+import { volumeRoutes } from '../api/routes/volumes.js';
 import { hostFacts, systemRoutes } from '../api/routes/system.js';
 import { Router, type RequestContext } from '../api/router.js';
 import { listenUnix, type ApiServer } from '../api/server.js';
@@ -30,6 +33,7 @@ import { isAlive } from '../util/process.js';
 import { ContainerManager } from '../containers/container-manager.js';
 import { NetworkManager } from '../network/network-manager.js';
 import { PortProxy } from '../network/port-proxy.js';
+import { VolumeStore } from '../volumes/volume-store.js';
 import { ExecManager } from '../containers/exec-manager.js';
 import { ImageStore, type ContainerUsage } from '../images/image-store.js';
 import { LayerSources } from '../registry/layer-sources.js';
@@ -71,6 +75,7 @@ export class Daemon {
   readonly containers: ContainerManager;
   readonly execs: ExecManager;
   readonly events = new EventBus();
+  readonly volumes: VolumeStore;
   /** berthd's relays for published ports. */
   readonly ports = new PortProxy();
   readonly scratchDir: string;
@@ -86,6 +91,7 @@ export class Daemon {
     snapshots: OverlaySnapshotter,
     meta: MetadataStore<MetadataV1>,
     networks: NetworkManager,
+    volumes: VolumeStore,
   ) {
     this.options = options;
     this.log = log;
@@ -103,7 +109,9 @@ export class Daemon {
       ...(existsSync(TINI) ? { init: TINI } : {}),
       networks,
       ports: this.ports,
+      volumes,
     });
+    this.volumes = volumes;
     this.execs = new ExecManager(this.containers, this.events, options.execRoot, findShim());
   }
 
@@ -122,7 +130,8 @@ export class Daemon {
     // Removes what a crash left half-made, and loads the snapshot records.
     await snapshots.cleanup();
     const networks = await NetworkManager.open({ dataRoot: options.dataRoot, execRoot: options.execRoot, ...(options.bridgeName ? { bridgeName: options.bridgeName } : {}) });
-    const daemon = new Daemon(options, log, content, snapshots, meta, networks);
+    const volumes = await VolumeStore.open(options.dataRoot);
+    const daemon = new Daemon(options, log, content, snapshots, meta, networks, volumes);
     const router = new Router();
     systemRoutes(router, daemon);
     imageRoutes(router, daemon);
@@ -132,6 +141,7 @@ export class Daemon {
     commitRoutes(router, daemon);
     registryRoutes(router, daemon);
     networkRoutes(router, daemon);
+    volumeRoutes(router, daemon);
     daemon.pull = pullHandler(daemon);
     // Containers that ran on while the daemon was down are found again before the API answers.
     await daemon.containers.reconcile();

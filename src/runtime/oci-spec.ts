@@ -76,6 +76,8 @@ export interface HostConfig {
   ShmSize?: number;
   OomKillDisable?: boolean;
   Binds?: string[] | null;
+  /** --mount: volumes, binds and tmpfs (the daemon turns them into Binds and Tmpfs). */
+  Mounts?: MountRequest[] | null;
   Tmpfs?: Record<string, string> | null;
   NetworkMode?: string;
   /** '80/tcp' -> where on the host it is published ('' HostPort: an ephemeral port). */
@@ -101,6 +103,17 @@ export interface HostConfig {
   /** Overrides of the masked and read-only paths (the docker CLI sends [] for `systempaths=unconfined`). */
   MaskedPaths?: string[] | null;
   ReadonlyPaths?: string[] | null;
+}
+
+/** One --mount, as the Engine API's HostConfig.Mounts has it. */
+export interface MountRequest {
+  Type?: string;
+  Source?: string;
+  Target?: string;
+  ReadOnly?: boolean;
+  BindOptions?: { Propagation?: string } | null;
+  VolumeOptions?: { NoCopy?: boolean; DriverConfig?: { Name?: string } | null } | null;
+  TmpfsOptions?: { SizeBytes?: number; Mode?: number } | null;
 }
 
 export interface SpecInput {

@@ -88,7 +88,7 @@ export function containerRoutes(router: Router, daemon: Daemon): void {
   });
 
   router.add('DELETE', '/containers/{id}', async (ctx) => {
-    await containers.remove(ctx.params['id']!, { force: queryBool(ctx.query, 'force') });
+    await containers.remove(ctx.params['id']!, { force: queryBool(ctx.query, 'force'), volumes: queryBool(ctx.query, 'v') });
     noContent(ctx);
   });
 
@@ -293,7 +293,7 @@ function summary(daemon: Daemon, c: ContainerRecord): Record<string, unknown> {
     }),
     HostConfig: { NetworkMode: c.hostConfig.NetworkMode || 'bridge' },
     NetworkSettings: { Networks: networks(daemon, c) },
-    Mounts: [],
+    Mounts: mountsJson(daemon, c),
   };
 }
 
@@ -320,6 +320,21 @@ function networks(daemon: Daemon, c: ContainerRecord): Record<string, unknown> {
       DNSNames: e && name !== 'bridge' ? [c.name.slice(1), c.id.slice(0, 12), ...(e.aliases ?? [])] : null,
     },
   };
+}
+
+/** docker's Mounts: the container's volumes and host binds. */
+function mountsJson(daemon: Daemon, c: ContainerRecord): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  for (const v of c.mounts?.volumes ?? []) {
+    out.push({ Type: 'volume', Name: v.Name, Source: daemon.volumes.mountpoint(v.Name), Destination: v.Destination, Driver: 'local', Mode: '', RW: v.RW, Propagation: '' });
+  }
+  for (const raw of c.mounts?.binds ?? c.hostConfig.Binds ?? []) {
+    const [source = '', destination = '', mode = ''] = raw.split(':');
+    const modes = mode.split(',').filter(Boolean);
+    const propagation = modes.find((m) => /^r?(private|shared|slave)$/.test(m)) ?? 'rprivate';
+    out.push({ Type: 'bind', Source: source, Destination: destination, Mode: mode, RW: !modes.includes('ro'), Propagation: propagation });
+  }
+  return out;
 }
 
 /** docker's NetworkSettings.Ports: published ports with their bindings, exposed ones with null. */
@@ -381,7 +396,7 @@ export function inspect(daemon: Daemon, c: ContainerRecord): Record<string, unkn
       ...c.hostConfig,
     },
     GraphDriver: { Name: 'overlay2', Data: { MergedDir: containers.rootfs(c.id), UpperDir: upper } },
-    Mounts: [],
+    Mounts: mountsJson(daemon, c),
     Config: { ...CONFIG_DEFAULTS, ...c.config },
     NetworkSettings: {
       Bridge: '',
@@ -435,6 +450,7 @@ function matchesFilters(c: ContainerRecord, filters: Map<string, string[]>, ance
     labelsMatch(c.config.Labels ?? {}, filters.get('label')) &&
     (!ancestors || ancestors.has(c.imageId)) &&
     any('network', (v) => networkNames(c).includes(v)) &&
+    any('volume', (v) => (c.mounts?.volumes ?? []).some((m) => m.Name === v || m.Destination === v) || (c.mounts?.binds ?? []).some((b) => b.split(':')[0] === v || b.split(':')[1] === v)) &&
     any('publish', (v) => portRows(c).some((p) => p.PublicPort !== undefined && portMatches(v, p.PublicPort, p.Type))) &&
     any('expose', (v) => portRows(c).some((p) => portMatches(v, p.PrivatePort, p.Type)))
   );
