@@ -1,6 +1,6 @@
 // docker-compose (Debian's 1.29, a real Engine API client no one here wrote) against berthd: a
-// project network, a published port, one service reaching another by its name, and `down`
-// taking it all away again.
+// project network, a published port, one service reaching another by its name, a project
+// volume, and `down -v` taking it all away again.
 import * as assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,8 +27,12 @@ before(async () => {
       '      - "127.0.0.1::80"',
       '  client:',
       '    image: busybox',
-      '    command: sh -c "until wget -q -O - http://web/hostname; do sleep 0.2; done"',
+      '    command: sh -c "until wget -q -O - http://web/hostname; do sleep 0.2; done; echo saved > /data/note"',
       '    depends_on: [web]',
+      '    volumes:',
+      '      - notes:/data',
+      'volumes:',
+      '  notes: {}',
       '',
     ].join('\n'),
   );
@@ -59,12 +63,15 @@ describe('docker-compose against berthd', () => {
     assert.equal(waited.stdout.trim(), '0', waited.stderr);
     const logs = await compose('logs', '--no-color', 'client');
     assert.match(logs.stdout, new RegExp(`client_1\\s+\\| ${hostname}`));
+    // The project's volume holds what the client wrote.
+    assert.equal(await daemon.dockerOk('run', '--rm', '-v', 'demo_notes:/n', 'busybox', 'cat', '/n/note'), 'saved\n');
   });
 
-  it('down removes the containers and the network', async () => {
-    const down = await compose('down');
+  it('down -v removes the containers, the network and the volume', async () => {
+    const down = await compose('down', '-v');
     assert.equal(down.code, 0, down.stderr);
     assert.equal((await daemon.dockerOk('ps', '-aq')).trim(), '');
     assert.doesNotMatch(await daemon.dockerOk('network', 'ls', '--format', '{{.Name}}'), /demo_default/);
+    assert.doesNotMatch(await daemon.dockerOk('volume', 'ls', '-q'), /demo_notes/);
   });
 });
