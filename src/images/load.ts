@@ -5,18 +5,26 @@
  * The archive is hostile input. Its files are written to a scratch folder under flat,
  * generated names, so no name in the archive can place a file anywhere; symlinks and hardlinks
  * inside it are resolved by name within the archive, never on disk.
+ *
+ * Each layer is kept as it came (gzip, zstd or plain tar) in the content store, recorded in
+ * the layer sources, so that save and push send those very bytes and the image keeps its id.
+ * The layers of an image unpack at once, a few at a time, and are stacked in order.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { readTar } from '../archive/tar-reader.js';
 import { decompressStream } from '../archive/decompress.js';
+import type { BlobInfo, ContentStore } from '../content/content-store.js';
 import { InvalidArgument, NotFound } from '../errors/errors.js';
 import type { LayerRecord } from '../metadata/schema.js';
-import type { ImageStore } from './image-store.js';
+import type { LayerSources } from '../registry/layer-sources.js';
+import { Semaphore } from '../util/semaphore.js';
+import type { ImageStore, UnpackedLayer } from './image-store.js';
+import { keptLayer, type KeptLayer } from './kept-layer.js';
 import type { Descriptor, ImageConfig, Index, Manifest } from './oci-types.js';
 import { MediaTypes } from './oci-types.js';
 import { familiarString, parseTaggedReference, type Reference } from './reference.js';
@@ -29,6 +37,9 @@ export interface LoadResult {
 }
 
 export type LoadProgress = { status: string; id?: string; progressDetail?: { current?: number; total?: number } };
+
+/** Layers of one image unpacked at once. */
+const LOAD_CONCURRENCY = 3;
 
 /** The archive's files by name, as paths in the scratch folder. */
 class ArchiveFiles {
@@ -73,8 +84,10 @@ function cleanName(name: string): string {
   return cleaned;
 }
 
+/** Loads the archive `input` into `store`, recording each layer's kept blob in `sources`. */
 export async function loadArchive(
   store: ImageStore,
+  sources: LayerSources,
   input: Readable,
   progress: (p: LoadProgress) => void,
   scratchRoot: string,
@@ -83,8 +96,8 @@ export async function loadArchive(
   await mkdir(scratch, { recursive: true });
   try {
     const files = await extract(await decompressStream(input), scratch);
-    if (files.has('manifest.json')) return await loadDockerArchive(store, files, progress);
-    if (files.has('index.json')) return await loadOciLayout(store, files, progress);
+    if (files.has('manifest.json')) return await loadDockerArchive(store, sources, files, progress);
+    if (files.has('index.json')) return await loadOciLayout(store, sources, files, progress);
     throw new InvalidArgument('invalid archive: it has neither manifest.json (docker save) nor index.json (OCI image layout)');
   } finally {
     await rm(scratch, { recursive: true, force: true });
@@ -123,7 +136,7 @@ interface DockerManifestEntry {
   Layers: string[];
 }
 
-async function loadDockerArchive(store: ImageStore, files: ArchiveFiles, progress: (p: LoadProgress) => void): Promise<LoadResult> {
+async function loadDockerArchive(store: ImageStore, sources: LayerSources, files: ArchiveFiles, progress: (p: LoadProgress) => void): Promise<LoadResult> {
   const entries = parseJson<DockerManifestEntry[]>(await readFile(files.path('manifest.json')), 'manifest.json');
   if (!Array.isArray(entries)) throw new InvalidArgument('invalid archive: manifest.json is not a list');
   const result: LoadResult = { names: [], untagged: [] };
@@ -134,14 +147,14 @@ async function loadDockerArchive(store: ImageStore, files: ArchiveFiles, progres
     const configBytes = await readFile(files.path(entry.Config));
     const config = parseConfig(configBytes, entry.Config);
     const references = (entry.RepoTags ?? []).map((t) => parseTaggedReference(t));
-    const layers = await unpackLayers(store, config, entry.Layers.map((l) => ({ path: files.path(l) })), progress);
+    const layers = await unpackLayers(store, sources, config, entry.Layers.map((l) => ({ path: files.path(l) })), progress);
     const id = await store.addImageWithConfig(configBytes, { layers, references });
     addResult(result, id, references);
   }
   return result;
 }
 
-async function loadOciLayout(store: ImageStore, files: ArchiveFiles, progress: (p: LoadProgress) => void): Promise<LoadResult> {
+async function loadOciLayout(store: ImageStore, sources: LayerSources, files: ArchiveFiles, progress: (p: LoadProgress) => void): Promise<LoadResult> {
   const blob = async (desc: Descriptor): Promise<Buffer> => {
     const data = await readFile(blobPath(files, desc));
     checkBlob(data, desc);
@@ -164,6 +177,7 @@ async function loadOciLayout(store: ImageStore, files: ArchiveFiles, progress: (
     const config = parseConfig(configBytes, manifest.config.digest);
     const layers = await unpackLayers(
       store,
+      sources,
       config,
       manifest.layers.map((l) => {
         const path = blobPath(files, l);
@@ -203,27 +217,107 @@ function nameReference(name: string): Reference[] {
   }
 }
 
+/** A layer file of the archive; an OCI layout names its digest and size. */
+interface ArchiveLayer {
+  path: string;
+  digest?: string;
+  size?: number;
+}
+
+/**
+ * Unpacks an image's layers, each into a snapshot of its own (a few at once), keeping each
+ * layer's blob; then stacks them in order. On a failure, nothing unpacked is left behind.
+ */
 async function unpackLayers(
   store: ImageStore,
+  sources: LayerSources,
   config: ImageConfig,
-  layers: Array<{ path: string; digest?: string; size?: number }>,
+  layers: ArchiveLayer[],
   progress: (p: LoadProgress) => void,
 ): Promise<LayerRecord[]> {
   const diffIds = config.rootfs.diff_ids;
   if (diffIds.length !== layers.length) {
     throw new InvalidArgument(`invalid archive: the config lists ${diffIds.length} layers, the manifest ${layers.length}`);
   }
+  const slots = new Semaphore(LOAD_CONCURRENCY);
+  // Once one layer failed, those still waiting for a slot are not unpacked.
+  let failure: unknown;
+  const unpacks = layers.map((layer, i) =>
+    slots.run(async () => {
+      if (failure !== undefined) throw failure;
+      progress({ status: 'Loading layer', id: diffIds[i]!.replace(/^sha256:/, '').slice(0, 12) });
+      return unpackKeeping(store, layer, diffIds[i]!);
+    }),
+  );
+  // Failures are seen where the layer is awaited; this keeps them from being unhandled.
+  for (const unpack of unpacks) unpack.catch(() => undefined);
   const records: LayerRecord[] = [];
-  let parent: string | undefined;
-  for (const [i, layer] of layers.entries()) {
-    if (layer.digest) await checkFile(layer.path, layer.digest, layer.size);
-    const id = diffIds[i]!.replace(/^sha256:/, '').slice(0, 12);
-    progress({ status: 'Loading layer', id });
-    const record = await store.unpackLayer(createReadStream(layer.path), parent, diffIds[i]);
-    records.push(record);
-    parent = record.chainId;
+  try {
+    for (const unpack of unpacks) {
+      const { unpacked, kept } = await unpack;
+      await sources.add(unpacked.diffId, kept);
+      records.push(await store.commitLayer(unpacked, records.at(-1)?.chainId));
+    }
+  } catch (err) {
+    failure = err;
+    // Wait for every unpack to end; drop those not stacked (the first records.length are).
+    for (const unpack of unpacks.slice(records.length)) {
+      const done = await unpack.catch(() => undefined);
+      if (done) await store.discardLayer(done.unpacked);
+    }
+    store.unpin(records.map((r) => r.chainId));
+    throw err;
   }
   return records;
+}
+
+/** A layer unpacked, with its blob kept in the content store. */
+interface KeptUnpack {
+  unpacked: UnpackedLayer;
+  kept: KeptLayer;
+}
+
+/** Stores the layer file as a blob (verified against its descriptor), then unpacks that blob. */
+async function unpackKeeping(store: ImageStore, layer: ArchiveLayer, diffId: string): Promise<KeptUnpack> {
+  const blob = await storeLayerFile(store.content, layer);
+  const unpacked = await store.extractLayer(store.content.openBlob(blob.digest), diffId);
+  try {
+    return { unpacked, kept: await keptLayer(store.content, blob, diffId) };
+  } catch (err) {
+    await store.discardLayer(unpacked);
+    throw err;
+  }
+}
+
+/**
+ * The layer file as a blob in the content store: its bytes as they are, checked against the
+ * digest and size an OCI layout names (a blob the store has already is not written again).
+ */
+async function storeLayerFile(content: ContentStore, layer: ArchiveLayer): Promise<BlobInfo> {
+  const { path, digest, size } = layer;
+  const actualSize = (await stat(path)).size;
+  if (digest !== undefined && size !== undefined && size !== actualSize) {
+    throw new InvalidArgument(`invalid archive: layer ${digest} is ${actualSize} bytes, its descriptor says ${size}`);
+  }
+  if (digest !== undefined) {
+    const known = await content.info(digest);
+    if (known?.size === actualSize) return known;
+  }
+  const writer = await content.ingest(`load-${randomUUID()}`);
+  try {
+    // Hashed here too, so that a mismatch is told in the archive's words.
+    const hash = digest === undefined ? undefined : createHash('sha256');
+    for await (const chunk of createReadStream(path)) {
+      hash?.update(chunk as Buffer);
+      await writer.write(chunk as Buffer);
+    }
+    const actual = hash && `sha256:${hash.digest('hex')}`;
+    if (actual !== digest) throw new InvalidArgument(`invalid archive: layer ${digest} hashes to ${actual}`);
+    return await writer.commit();
+  } catch (err) {
+    await writer.abort().catch(() => undefined);
+    throw err;
+  }
 }
 
 function blobPath(files: ArchiveFiles, desc: Descriptor): string {
@@ -238,18 +332,6 @@ function checkBlob(data: Buffer, desc: Descriptor): void {
   if (desc.size !== undefined && desc.size !== data.length) {
     throw new InvalidArgument(`invalid archive: blob ${desc.digest} is ${data.length} bytes, its descriptor says ${desc.size}`);
   }
-}
-
-async function checkFile(path: string, digest: string, size?: number): Promise<void> {
-  const hash = createHash('sha256');
-  let length = 0;
-  for await (const chunk of createReadStream(path)) {
-    hash.update(chunk as Buffer);
-    length += (chunk as Buffer).length;
-  }
-  const actual = `sha256:${hash.digest('hex')}`;
-  if (actual !== digest) throw new InvalidArgument(`invalid archive: layer ${digest} hashes to ${actual}`);
-  if (size !== undefined && size !== length) throw new InvalidArgument(`invalid archive: layer ${digest} is ${length} bytes, its descriptor says ${size}`);
 }
 
 function parseConfig(bytes: Buffer, what: string): ImageConfig {

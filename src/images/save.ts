@@ -10,11 +10,11 @@
  *   oci-layout                    {"imageLayoutVersion": "1.0.0"}
  *   repositories                  {"busybox": {"latest": "<top layer's diff id hex>"}}
  *
- * A layer's tar is the compressed blob it was pulled as, decompressed (it hashes to the diff
- * id exactly), when the content store still keeps that blob; else it is made again from the
- * layer's snapshot. A tar made again that does not hash to the diff id the config names (a
- * layer loaded or imported from a tar another tool made) goes in as it is now, and that
- * image's config is saved with the new diff ids: the archive always loads, under another id.
+ * A layer's tar is the blob the layer came in as (pulled, loaded or imported), decompressed
+ * (it hashes to the diff id exactly), when the content store still keeps that blob; else it
+ * is made again from the layer's snapshot. A tar made again that does not hash to the diff
+ * id the config names (a tar another tool made, whose blob is gone) goes in as it is now, and
+ * that image's config is saved with the new diff ids: the archive always loads, under another id.
  *
  * Everything is prepared in a scratch folder first (a tar entry needs its size before its
  * bytes), then written out in lexical order with fixed times, as docker's is.
@@ -34,7 +34,7 @@ import type { Descriptor, Index, Manifest } from './oci-types.js';
 import { MediaTypes } from './oci-types.js';
 import { familiarName, familiarString, fullName, parseReference, referenceString, type Reference } from './reference.js';
 
-/** A compressed blob in the content store known to carry a layer (from a pull). */
+/** A blob in the content store known to carry a layer (pulled, loaded or imported; compressed or not). */
 export interface KeptBlob {
   digest: string;
   size: number;
@@ -43,7 +43,7 @@ export interface KeptBlob {
 export interface SaveOptions {
   /** Where the archive is prepared (removed afterwards). */
   scratchRoot: string;
-  /** The kept compressed blobs that carry a diff id, best first. */
+  /** The kept blobs that carry a diff id, best first. */
   keptBlobs?: (diffId: string) => Promise<KeptBlob[]>;
 }
 

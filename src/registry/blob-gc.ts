@@ -1,8 +1,9 @@
 /**
  * Garbage collection of the content store's blobs: a blob stays while an image uses it (its
- * config, a manifest it lists, or a compressed blob recorded for one of its layers in the
- * layer sources) or a download of it is under way; the content store itself spares blobs
- * written in the last minute, so a pull that has not added its image yet keeps its blobs.
+ * config, a manifest it lists, or a blob the layer sources record for one of its layers: one
+ * pulled, or the bytes a load or an import brought) or a download of it is under way; the
+ * content store itself spares blobs written in the last minute, so a pull, load or import
+ * that has not added its image yet keeps its blobs.
  */
 import type { BlobInfo } from '../content/content-store.js';
 import type { ImageStore } from '../images/image-store.js';

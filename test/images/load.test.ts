@@ -1,10 +1,11 @@
 // `load` over real stores: docker save archives and OCI layouts (tarred, gzipped), nested
-// indexes, and hostile or broken archives, which must be refused with a clear message and
-// leave neither an image nor scratch files behind.
+// indexes, each layer kept as it came and recorded in the layer sources, and hostile or
+// broken archives, which must be refused with a clear message and leave neither an image,
+// nor scratch files, nor an unpacked layer behind.
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -17,6 +18,7 @@ import { ImageStore } from '../../src/images/image-store.js';
 import { loadArchive, type LoadProgress } from '../../src/images/load.js';
 import { MetadataStore } from '../../src/metadata/metadata-store.js';
 import { emptyMetadata } from '../../src/metadata/schema.js';
+import { LayerSources } from '../../src/registry/layer-sources.js';
 import { OverlaySnapshotter } from '../../src/snapshots/overlay-snapshotter.js';
 import { busyboxLayout } from '../helpers/berthd.js';
 
@@ -34,14 +36,21 @@ after(() => {
 });
 
 let n = 0;
-async function fresh(): Promise<{ store: ImageStore; content: LocalContentStore; tmp: string }> {
+interface Stores {
+  store: ImageStore;
+  content: LocalContentStore;
+  sources: LayerSources;
+  tmp: string;
+}
+
+async function fresh(): Promise<Stores> {
   const root = join(scratch, `s${n++}`);
   const content = await LocalContentStore.open(join(root, 'content'));
   const meta = await MetadataStore.open(join(root, 'metadata.json'), emptyMetadata);
   const snapshots = new OverlaySnapshotter(join(root, 'snapshots'));
   await snapshots.cleanup();
   const tmp = join(root, 'tmp');
-  return { store: new ImageStore(content, snapshots, meta), content, tmp };
+  return { store: new ImageStore(content, snapshots, meta), content, sources: new LayerSources(root), tmp };
 }
 
 type Entry = [TarWriterHeader, (Buffer | string)?];
@@ -72,21 +81,22 @@ function configOf(diffIds: string[], architecture = 'amd64'): string {
   return JSON.stringify({ architecture, os: 'linux', created: '2024-03-01T00:00:00Z', config: { Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: diffIds } });
 }
 
-async function load(store: ImageStore, tmp: string, archive: Buffer): Promise<{ names: string[]; untagged: string[]; progress: LoadProgress[] }> {
+async function load({ store, sources, tmp }: Stores, archive: Buffer): Promise<{ names: string[]; untagged: string[]; progress: LoadProgress[] }> {
   const progress: LoadProgress[] = [];
-  const result = await loadArchive(store, Readable.from([archive]), (p) => progress.push(p), tmp);
+  const result = await loadArchive(store, sources, Readable.from([archive]), (p) => progress.push(p), tmp);
   return { ...result, progress };
 }
 
 async function refuses(archive: Buffer, message: RegExp): Promise<void> {
-  const { store, tmp } = await fresh();
-  await assert.rejects(loadArchive(store, Readable.from([archive]), () => undefined, tmp), (err: unknown) => {
+  const { store, sources, tmp } = await fresh();
+  await assert.rejects(loadArchive(store, sources, Readable.from([archive]), () => undefined, tmp), (err: unknown) => {
     assert.ok(err instanceof InvalidArgument || (err as Error).name === 'NotFound', `unexpected ${String(err)}`);
     assert.match((err as Error).message, message);
     return true;
   });
   assert.deepEqual(await store.list(), [], 'a refused archive left an image');
   assert.deepEqual(readdirSync(tmp), [], 'a refused archive left scratch files');
+  for await (const info of store.snapshots.walk()) assert.notEqual(info.kind, 'active', `a refused archive left the unpacked layer ${info.key}`);
 }
 
 /** An OCI layout: blobs by digest, index.json with the given entries. */
@@ -114,11 +124,11 @@ const descriptor = (blob: string, mediaType: string, extra: object = {}) => ({ m
 
 describe('load', () => {
   it('loads the busybox OCI layout, tarred, keeping the config and manifest byte for byte', async () => {
-    const { store, content, tmp } = await fresh();
+    const { store, content, sources, tmp } = await fresh();
     const archive = join(scratch, 'busybox.tar');
     assert.equal(spawnSync('tar', ['-C', busyboxLayout, '-cf', archive, '.']).status, 0);
     const progress: LoadProgress[] = [];
-    const result = await loadArchive(store, createReadStream(archive), (p) => progress.push(p), tmp);
+    const result = await loadArchive(store, sources, createReadStream(archive), (p) => progress.push(p), tmp);
     assert.deepEqual(result, { names: ['busybox:1.38.0-musl'], untagged: [] });
     assert.deepEqual(progress, [{ status: 'Loading layer', id: '0f8918d0fe4f' }]);
     const image = await store.resolve('busybox:1.38.0-musl');
@@ -129,7 +139,8 @@ describe('load', () => {
   });
 
   it('loads a gzipped docker save archive, with and without tags', async () => {
-    const { store, tmp } = await fresh();
+    const stores = await fresh();
+    const { store } = stores;
     const l1 = await layer({ 'one.txt': '1' });
     const l2 = await layer({ 'two.txt': '2' });
     const tagged = configOf([l1.diffId, l2.diffId]);
@@ -144,7 +155,7 @@ describe('load', () => {
       file('l1/layer.tar', l1.tar),
       file('l2/layer.tar', l2.tar),
     ]);
-    const result = await load(store, tmp, gzipSync(archive));
+    const result = await load(stores, gzipSync(archive));
     assert.deepEqual(result.names, ['example.com/team/app:2', 'app:latest']);
     assert.deepEqual(result.untagged, [sha256(untagged)]);
     assert.equal((await store.resolve('app')).id, sha256(tagged));
@@ -152,7 +163,7 @@ describe('load', () => {
   });
 
   it('follows links inside the archive by name, never on the host', async () => {
-    const { store, tmp } = await fresh();
+    const stores = await fresh();
     const l1 = await layer({ 'x': 'x' });
     const config = configOf([l1.diffId]);
     const archive = await tarBytes([
@@ -162,7 +173,7 @@ describe('load', () => {
       file('real/layer.tar', l1.tar),
       [{ name: 'layer-link.tar', type: 'hardlink', linkname: 'real/layer.tar' }],
     ]);
-    assert.deepEqual((await load(store, tmp, archive)).names, ['linked:1']);
+    assert.deepEqual((await load(stores, archive)).names, ['linked:1']);
     // A link to a host file names an archive entry of that name, which there is not.
     await refuses(
       await tarBytes([
@@ -174,7 +185,7 @@ describe('load', () => {
   });
 
   it('keeps names with .. inside the archive: they can neither place files nor reach outside', async () => {
-    const { store, tmp } = await fresh();
+    const stores = await fresh();
     const outside = mkdtempSync(join(tmpdir(), 'load-sentinel-'));
     try {
       const l1 = await layer({ a: 'a' });
@@ -186,9 +197,9 @@ describe('load', () => {
         file('l.tar', l1.tar),
         [{ name: 'up', type: 'symlink', linkname: '../../../../etc' }],
       ]);
-      assert.deepEqual((await load(store, tmp, archive)).names, ['dots:1']);
+      assert.deepEqual((await load(stores, archive)).names, ['dots:1']);
       assert.deepEqual(readdirSync(outside), [], 'the archive wrote outside its scratch folder');
-      assert.deepEqual(readdirSync(tmp), []);
+      assert.deepEqual(readdirSync(stores.tmp), []);
     } finally {
       rmSync(outside, { recursive: true, force: true });
     }
@@ -228,21 +239,29 @@ describe('load', () => {
     const config = configOf([l1.diffId]);
     const manifest = manifestOf(config, [l1.tar]);
     const index = { schemaVersion: 2, manifests: [descriptor(manifest, 'application/vnd.oci.image.manifest.v1+json', { annotations: { 'io.containerd.image.name': 'docker.io/library/x:1' } })] };
-    // The layer's bytes under the name of other bytes.
-    const swapped = await tarBytes([
-      file('index.json', JSON.stringify(index)),
-      file(`blobs/sha256/${sha256(manifest).slice(7)}`, manifest),
-      file(`blobs/sha256/${sha256(config).slice(7)}`, config),
-      file(`blobs/sha256/${sha256(l1.tar).slice(7)}`, Buffer.concat([l1.tar, Buffer.alloc(512)])),
-    ]);
-    await refuses(swapped, /invalid archive: layer sha256:[a-f0-9]{64} hashes to sha256:/);
+    // The layer's bytes under the name of other bytes: of the same size, and of another.
+    const other = Buffer.from(l1.tar);
+    other[other.length - 1] = 1;
+    for (const [bytes, message] of [
+      [other, /invalid archive: layer sha256:[a-f0-9]{64} hashes to sha256:/],
+      [Buffer.concat([l1.tar, Buffer.alloc(512)]), /invalid archive: layer sha256:[a-f0-9]{64} is \d+ bytes, its descriptor says \d+/],
+    ] as const) {
+      const swapped = await tarBytes([
+        file('index.json', JSON.stringify(index)),
+        file(`blobs/sha256/${sha256(manifest).slice(7)}`, manifest),
+        file(`blobs/sha256/${sha256(config).slice(7)}`, config),
+        file(`blobs/sha256/${sha256(l1.tar).slice(7)}`, bytes),
+      ]);
+      await refuses(swapped, message);
+    }
     const wrongSize = { schemaVersion: 2, manifests: [{ ...index.manifests[0], size: 3 }] };
     await refuses(await ociLayout([manifest, config, l1.tar], wrongSize), /is \d+ bytes, its descriptor says 3/);
     await refuses(await ociLayout([manifest, config, l1.tar], { schemaVersion: 2, manifests: [{ ...index.manifests[0], digest: 'sha256:../../x' }] }), /unsupported digest/);
   });
 
   it('picks linux/amd64 from a nested index, and skips other platforms listed at the top', async () => {
-    const { store, tmp } = await fresh();
+    const stores = await fresh();
+    const { store } = stores;
     const amd = await layer({ arch: 'amd64' });
     const arm = await layer({ arch: 'arm64' });
     const amdConfig = configOf([amd.diffId]);
@@ -263,7 +282,7 @@ describe('load', () => {
       schemaVersion: 2,
       manifests: [descriptor(nested, 'application/vnd.oci.image.index.v1+json', { annotations: { 'io.containerd.image.name': 'docker.io/library/multi:1' } })],
     });
-    assert.deepEqual((await load(store, tmp, viaIndex)).names, ['multi:1']);
+    assert.deepEqual((await load(stores, viaIndex)).names, ['multi:1']);
     assert.equal((await store.resolve('multi:1')).id, sha256(amdConfig));
     // The same two manifests listed in index.json itself (as `skopeo copy --all` writes them).
     const flat = await fresh();
@@ -274,7 +293,7 @@ describe('load', () => {
         descriptor(armManifest, m, { platform: { os: 'linux', architecture: 'arm64' }, annotations: { 'io.containerd.image.name': 'docker.io/library/flat:1' } }),
       ],
     });
-    const result = await load(flat.store, flat.tmp, top);
+    const result = await load(flat, top);
     assert.deepEqual(result.names, ['flat:1']);
     assert.equal((await flat.store.resolve('flat:1')).id, sha256(amdConfig), 'flat:1 names the arm64 image');
     assert.deepEqual((await flat.store.list()).map((i) => i.id), [sha256(amdConfig)], 'the arm64 image was loaded too');
@@ -284,7 +303,62 @@ describe('load', () => {
       schemaVersion: 2,
       manifests: [descriptor(armManifest, m, { platform: { os: 'linux', architecture: 'arm64' }, annotations: { 'io.containerd.image.name': 'docker.io/library/arm:1' } })],
     });
-    assert.deepEqual((await load(foreign.store, foreign.tmp, armOnly)).names, ['arm:1']);
+    assert.deepEqual((await load(foreign, armOnly)).names, ['arm:1']);
     assert.equal((await foreign.store.resolve('arm:1')).config.architecture, 'arm64');
+  });
+  it('keeps each layer as it came, recorded under its diff id with no repository: tar, gzip, zstd; xz as the tar it holds', async () => {
+    const stores = await fresh();
+    const { store, content, sources } = stores;
+    const layers = await Promise.all(['plain', 'gzip', 'zstd', 'xz'].map((name) => layer({ [`${name}.txt`]: name })));
+    const compress = (command: string, tar: Buffer) => {
+      const r = spawnSync(command, ['-c'], { input: tar });
+      assert.equal(r.status, 0, r.stderr?.toString());
+      return r.stdout;
+    };
+    const blobs = [layers[0]!.tar, gzipSync(layers[1]!.tar), compress('zstd', layers[2]!.tar), compress('xz', layers[3]!.tar)];
+    const config = configOf(layers.map((l) => l.diffId));
+    const archive = await tarBytes([
+      file('manifest.json', JSON.stringify([{ Config: 'c.json', RepoTags: ['kept:1'], Layers: blobs.map((_, i) => `${i}/layer.tar`) }])),
+      file('c.json', config),
+      ...blobs.map((b, i) => file(`${i}/layer.tar`, b)),
+    ]);
+    await load(stores, archive);
+    assert.deepEqual((await store.resolve('kept:1')).config.rootfs.diff_ids, layers.map((l) => l.diffId));
+    const expected = [
+      { digest: layers[0]!.diffId, mediaType: 'application/vnd.oci.image.layer.v1.tar', size: blobs[0]!.length },
+      { digest: sha256(blobs[1]!), mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: blobs[1]!.length },
+      { digest: sha256(blobs[2]!), mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', size: blobs[2]!.length },
+      // No registry takes xz: the tar it holds is kept.
+      { digest: layers[3]!.diffId, mediaType: 'application/vnd.oci.image.layer.v1.tar', size: layers[3]!.tar.length },
+    ];
+    for (const [i, l] of layers.entries()) {
+      assert.deepEqual(await sources.get(l.diffId), [{ ...expected[i]!, repositories: [] }], `layer ${i}`);
+      assert.deepEqual(await content.info(expected[i]!.digest), { digest: expected[i]!.digest, size: expected[i]!.size });
+    }
+    // Recorded on disk, for the next daemon.
+    const again = new LayerSources(join(content.root, '..'));
+    assert.deepEqual((await again.get(layers[1]!.diffId)).map((b) => b.digest), [sha256(blobs[1]!)]);
+  });
+
+  it('an OCI layout\'s layer blob already in the content store is not written again, and is recorded', async () => {
+    const stores = await fresh();
+    const { content, sources } = stores;
+    const l1 = await layer({ a: 'a' });
+    const gz = gzipSync(l1.tar);
+    await content.writeBlob(gz);
+    // Whole seconds, which the file system keeps exactly.
+    const then = new Date(1_600_000_000_000);
+    utimesSync(content.blobPath(sha256(gz)), then, then);
+    const config = configOf([l1.diffId]);
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: Buffer.byteLength(config) },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(gz), size: gz.length }],
+    });
+    const index = { schemaVersion: 2, manifests: [descriptor(manifest, 'application/vnd.oci.image.manifest.v1+json', { annotations: { 'io.containerd.image.name': 'docker.io/library/known:1' } })] };
+    assert.deepEqual((await load(stores, await ociLayout([manifest, config, gz], index))).names, ['known:1']);
+    assert.deepEqual(await sources.get(l1.diffId), [{ digest: sha256(gz), mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: gz.length, repositories: [] }]);
+    assert.equal(statSync(content.blobPath(sha256(gz))).mtimeMs, then.getTime(), 'the blob was written again');
   });
 });

@@ -69,7 +69,7 @@ export function imageRoutes(router: Router, daemon: Daemon): void {
     const quiet = queryBool(ctx.query, 'quiet');
     const stream = new JsonStream(ctx.res!);
     try {
-      const loaded = await loadArchive(images, ctx.bodyStream(), (progress) => {
+      const loaded = await loadArchive(images, daemon.layerSources, ctx.bodyStream(), (progress) => {
         if (!quiet) stream.write(progress);
       }, daemon.scratchDir);
       for (const name of loaded.names) {
@@ -157,7 +157,7 @@ async function importRoute(ctx: RequestContext, daemon: Daemon, fromSrc: string)
   }
   const stream = new JsonStream(ctx.res!);
   try {
-    const id = await importImage(daemon.images, ctx.bodyStream(), {
+    const id = await importImage(daemon.images, daemon.layerSources, ctx.bodyStream(), {
       ...(reference ? { reference } : {}),
       changes: ctx.query.getAll('changes'),
       message: ctx.query.get('message') ?? '',
