@@ -206,10 +206,20 @@ export class LocalContentStore implements ContentStore {
     return removed;
   }
 
-  /** Drops every ingest: for a daemon start when resumable writes are not wanted. */
-  async clearIngests(): Promise<void> {
-    await rm(join(this.root, 'ingest'), { recursive: true, force: true });
-    await mkdir(join(this.root, 'ingest'), { recursive: true });
+  /**
+   * Drops the ingests a crash left whose ref `keep` does not want (writes that cannot be
+   * resumed). Run at daemon start, before any write.
+   */
+  async removeIngests(keep: (ref: string) => boolean): Promise<string[]> {
+    const dir = join(this.root, 'ingest');
+    const removed: string[] = [];
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const ref = await readFile(join(dir, name, 'ref'), 'utf8').catch(() => '');
+      if (ref && keep(ref)) continue;
+      await rm(join(dir, name), { recursive: true, force: true });
+      removed.push(ref || name);
+    }
+    return removed;
   }
 }
 

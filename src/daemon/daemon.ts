@@ -126,6 +126,9 @@ export class Daemon {
       LocalContentStore.open(join(options.dataRoot, 'content')),
       MetadataStore.open(join(options.dataRoot, 'metadata.json'), emptyMetadata),
     ]);
+    // A pull's partial download is resumed by the next pull; every other write a crash cut
+    // short (load, import, push, a blob being written) is dropped.
+    await content.removeIngests((ref) => ref.startsWith('pull-'));
     const snapshots = new OverlaySnapshotter(join(options.dataRoot, 'snapshots'));
     // Removes what a crash left half-made, and loads the snapshot records.
     await snapshots.cleanup();

@@ -214,20 +214,22 @@ export class ImageStore {
    * Throws, keeping nothing, when the tar is bad or does not hash to `expectedDiffId`.
    */
   async extractLayer(input: Readable, expectedDiffId?: string): Promise<UnpackedLayer> {
-    const tar = await decompressStream(input);
-    const hash = createHash('sha256');
-    const hashed = tar.pipe(
-      new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          hash.update(chunk);
-          done(null, chunk);
-        },
-      }),
-    );
-    tar.on('error', (err) => hashed.destroy(err));
     const key = `extract-${randomUUID()}`;
+    // The snapshot first: no stream of the input may wait, unread and unheard, for an await.
     await this.#snapshots.prepare(key);
+    let hashed: Readable | undefined;
     try {
+      const tar = await decompressStream(input);
+      const hash = createHash('sha256');
+      hashed = tar.pipe(
+        new Transform({
+          transform(chunk: Buffer, _enc, done) {
+            hash.update(chunk);
+            done(null, chunk);
+          },
+        }),
+      );
+      tar.on('error', (err) => hashed!.destroy(err));
       const { size } = await applyLayer(this.#snapshots.upperDir(key), hashed);
       await drain(hashed);
       const diffId = `sha256:${hash.digest('hex')}`;
@@ -239,7 +241,7 @@ export class ImageStore {
       await this.#snapshots.remove(key).catch(() => undefined);
       throw err;
     } finally {
-      hashed.destroy();
+      hashed?.destroy();
     }
   }
 

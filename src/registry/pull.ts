@@ -25,6 +25,7 @@ import { sha256Digest } from '../content/digest.js';
 import type { AuthConfig } from './auth.js';
 import type { LayerSources } from './layer-sources.js';
 import { fetchManifest, isIndexType, parseManifest, selectFromIndex, sha256, type PlatformSpec } from './manifests.js';
+import { Semaphore } from '../util/semaphore.js';
 import { Throttle, progressMessage, shortDigest, type ProgressSink } from './progress.js';
 import { RegistryClient, RegistryError, pullScope, readLimited, registryError, type RegistryClientOptions } from './registry-client.js';
 
@@ -316,6 +317,7 @@ function checkLayerType(desc: Descriptor): void {
     MediaTypes.ociLayer,
     MediaTypes.ociLayerGzip,
     MediaTypes.ociLayerZstd,
+    MediaTypes.dockerLayer,
     MediaTypes.dockerLayerGzip,
     MediaTypes.dockerLayerForeign,
     'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
@@ -540,26 +542,4 @@ class UnpackFeed {
 function causeMessage(err: unknown): string {
   const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
   return cause instanceof Error ? cause.message : String(cause);
-}
-
-/** At most `n` tasks at once, started in the order asked for. */
-export class Semaphore {
-  #free: number;
-  readonly #waiting: Array<() => void> = [];
-
-  constructor(n: number) {
-    this.#free = n;
-  }
-
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.#free > 0) this.#free--;
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    try {
-      return await task();
-    } finally {
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#free++;
-    }
-  }
 }

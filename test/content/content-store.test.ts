@@ -96,6 +96,21 @@ describe('content store', () => {
     assert.deepEqual(await again.commit(), { digest: digestOf(good), size: good.length });
   });
 
+  it('removeIngests drops the writes a crash left that cannot resume, and keeps the others', async () => {
+    const store = await freshStore();
+    for (const ref of ['pull-sha256:aa', 'import-1', 'push-2']) {
+      const w = await store.ingest(ref);
+      await w.write(Buffer.from('partial'));
+      await w.close();
+    }
+    const removed = await store.removeIngests((ref) => ref.startsWith('pull-'));
+    assert.deepEqual(removed.sort(), ['import-1', 'push-2']);
+    assert.equal(visible(store).ingests.length, 1);
+    const resumed = await store.ingest('pull-sha256:aa');
+    assert.equal(resumed.offset, 'partial'.length);
+    await resumed.abort();
+  });
+
   it('refuses malformed digests', async () => {
     const store = await freshStore();
     await assert.rejects(store.ingest('x', { digest: 'sha256:XYZ' }), /invalid digest "sha256:XYZ"/);

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { TarWriter } from '../../src/archive/tar-writer.js';
 import { LocalContentStore } from '../../src/content/content-store.js';
@@ -122,6 +123,17 @@ describe('image store', () => {
     const dropped = await store.extractLayer(Readable.from([await tar({ never: 'n' })]));
     await store.discardLayer(dropped);
     assert.deepEqual(await committed(snapshots), [`committed:${base.chainId}`, `committed:${top.chainId}`].sort());
+  });
+
+  it('a gzip cut short right away is refused, leaving nothing (the input fails before the unpack starts)', async () => {
+    const { store, snapshots } = await freshStore();
+    const cut = gzipSync(await tar({ 'f.txt': 'x'.repeat(100_000) })).subarray(0, 40);
+    await assert.rejects(store.unpackLayer(Readable.from([cut]), undefined), (err: unknown) => {
+      assert.ok(err instanceof InvalidArgument, String(err));
+      assert.match(err.message, /gzip: unexpected EOF|truncated/);
+      return true;
+    });
+    assert.deepEqual(await committed(snapshots), []);
   });
 
   it('concurrent unpacks of the same layer make one snapshot', async () => {
