@@ -279,7 +279,18 @@ export class Daemon {
           SizeRw: await this.snapshots.usage(c.id).then((u) => u.size, () => 0),
         })),
       ),
-      Volumes: [],
+      Volumes: await Promise.all(
+        this.volumes.list().map(async (v) => ({
+          Name: v.name,
+          Driver: 'local',
+          Mountpoint: this.volumes.mountpoint(v.name),
+          CreatedAt: v.created.replace(/\.\d+Z$/, 'Z'),
+          Labels: Object.keys(v.labels).length ? v.labels : null,
+          Scope: 'local',
+          Options: null,
+          UsageData: { Size: await this.volumes.size(v.name).catch(() => -1), RefCount: this.containers.volumeUsers(v.name).length },
+        })),
+      ),
       BuildCache: [],
     };
   }

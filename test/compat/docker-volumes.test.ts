@@ -43,6 +43,9 @@ describe('docker CLI against berthd: volumes', () => {
     const mountpoint = (await ok('volume', 'inspect', '-f', '{{.Mountpoint}}', 'data')).trim();
     assert.equal(mountpoint, join(daemon.dataRoot, 'volumes', 'data', '_data'));
     assert.equal(readFileSync(join(mountpoint, 'file'), 'utf8'), 'kept\n');
+    // system df counts it, with its size.
+    const df = await ok('system', 'df', '--format', '{{.Type}} {{.TotalCount}} {{.Size}}');
+    assert.match(df, /^Local Volumes 1 5B$/m);
   });
 
   it('volume create, ls with filters, inspect; a volume in use cannot be removed; rm and prune', async () => {
