@@ -2,27 +2,11 @@
 // killer, kill -s, pause/unpause, rename, top, stats, logs options, attach, restart policies
 // across a daemon restart, and the default log rotation.
 import * as assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { TestDaemon, run, sleep, until } from '../helpers/berthd.js';
+import { describe, it } from 'node:test';
+import { daemonWithBusybox, run, sleep, until } from '../helpers/berthd.js';
 
-let daemon: TestDaemon;
-
-before(async () => {
-  daemon = await TestDaemon.start();
-  await daemon.loadBusybox();
-});
-
-after(async () => {
-  await daemon?.cleanup();
-});
-
-async function docker(...args: string[]) {
-  return daemon.docker(args, { timeoutMs: 30_000 });
-}
-
-function ok(...args: string[]): Promise<string> {
-  return daemon.dockerOk(...args);
-}
+const fixture = daemonWithBusybox();
+const { docker, ok } = fixture;
 
 
 describe('docker CLI against berthd: the container lifecycle', () => {
@@ -84,7 +68,7 @@ describe('docker CLI against berthd: the container lifecycle', () => {
 
   it('attach follows a running container\'s output', async () => {
     await ok('run', '-d', '--name', 'chatty', 'busybox', 'sh', '-c', 'sleep 0.5; echo one; sleep 0.2; echo two; exit 2');
-    const r = await run('docker', ['attach', 'chatty'], { env: daemon.env, timeoutMs: 20_000 });
+    const r = await run('docker', ['attach', 'chatty'], { env: fixture.daemon.env, timeoutMs: 20_000 });
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stdout, /one\ntwo\n/);
     await ok('rm', 'chatty');
@@ -95,7 +79,7 @@ describe('docker CLI against berthd: the container lifecycle', () => {
     await ok('run', '-d', '--name', 'stopper', '--restart', 'unless-stopped', 'busybox', 'sleep', '300');
     await ok('stop', '-t', '0', 'keeper');
     await ok('stop', '-t', '0', 'stopper');
-    await daemon.restart('SIGTERM');
+    await fixture.daemon.restart('SIGTERM');
     await until('keeper to run again', async () => (await ok('inspect', '-f', '{{.State.Running}}', 'keeper')).trim() === 'true');
     assert.equal((await ok('inspect', '-f', '{{.State.Running}}', 'stopper')).trim(), 'false');
     await ok('rm', '-f', 'keeper', 'stopper');

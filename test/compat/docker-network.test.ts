@@ -7,29 +7,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import { after, before, describe, it } from 'node:test';
-import { TestDaemon, until } from '../helpers/berthd.js';
+import { before, describe, it } from 'node:test';
+import { daemonWithBusybox, until } from '../helpers/berthd.js';
 
-let daemon: TestDaemon;
 let forwardBefore: string;
-
-before(async () => {
+before(() => {
   forwardBefore = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
-  daemon = await TestDaemon.start();
-  await daemon.loadBusybox();
 });
-
-after(async () => {
-  await daemon?.cleanup();
-});
-
-async function docker(...args: string[]) {
-  return daemon.docker(args, { timeoutMs: 30_000 });
-}
-
-function ok(...args: string[]): Promise<string> {
-  return daemon.dockerOk(...args);
-}
+const fixture = daemonWithBusybox();
+const { docker, ok } = fixture;
 
 /** A TCP port nothing listens on now. */
 async function freePort(): Promise<number> {
@@ -152,7 +138,7 @@ describe('docker CLI against berthd: networks', () => {
     const none = await ok('run', '--rm', '--network', 'none', 'busybox', 'ip', '-o', 'link');
     assert.deepEqual(none.trim().split('\n').map((l) => l.split(':')[1]!.trim()), ['lo']);
     const host = await ok('run', '--rm', '--network', 'host', 'busybox', 'ip', '-o', 'link');
-    assert.match(host, new RegExp(`: ${daemon.bridge}:`), 'the host network shows the daemon\'s bridge');
+    assert.match(host, new RegExp(`: ${fixture.daemon.bridge}:`), 'the host network shows the daemon\'s bridge');
     // As docker: the container is made, its start fails.
     const missing = await docker('run', '--name', 'lost', '--network', 'nowhere', 'busybox', 'true');
     assert.notEqual(missing.code, 0);
@@ -166,7 +152,7 @@ describe('docker CLI against berthd: networks', () => {
     await ok('run', '-d', '--name', 'survivor', '-p', `127.0.0.1:${port}:80`, 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc');
     try {
       const ip = (await ok('inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'survivor')).trim();
-      await daemon.restart('SIGKILL');
+      await fixture.daemon.restart('SIGKILL');
       assert.equal((await ok('inspect', '-f', '{{.State.Running}} {{.NetworkSettings.IPAddress}}', 'survivor')).trim(), `true ${ip}`);
       const hostname = (await ok('inspect', '-f', '{{.Config.Hostname}}', 'survivor')).trim();
       assert.equal((await get(port, '/hostname')).trim(), hostname);
@@ -184,15 +170,15 @@ describe('docker CLI against berthd: networks', () => {
 
   it('a start cut short by a crash: its namespace and address are given back at the next start', async () => {
     const stale = 'f'.repeat(64);
-    const netns = join(daemon.execRoot, 'netns', stale);
+    const netns = join(fixture.daemon.execRoot, 'netns', stale);
     writeFileSync(netns, '');
     assert.equal(spawnSync('unshare', [`--net=${netns}`, 'true']).status, 0);
     const bridgeId = (await ok('network', 'inspect', '-f', '{{.Id}}', 'bridge')).trim();
-    const leases = join(daemon.dataRoot, 'network', 'ipam', bridgeId);
+    const leases = join(fixture.daemon.dataRoot, 'network', 'ipam', bridgeId);
     mkdirSync(leases, { recursive: true });
     const lease = join(leases, '172.31.255.250');
     writeFileSync(lease, `${stale}\r\neth0`);
-    await daemon.restart('SIGKILL');
+    await fixture.daemon.restart('SIGKILL');
     assert.ok(!existsSync(netns), 'the namespace is removed');
     assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(netns), 'and unmounted');
     assert.ok(!existsSync(lease), 'the address is given back');

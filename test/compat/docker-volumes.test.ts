@@ -6,27 +6,11 @@
 import * as assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { TestDaemon, tarOf } from '../helpers/berthd.js';
+import { describe, it } from 'node:test';
+import { daemonWithBusybox, tarOf } from '../helpers/berthd.js';
 
-let daemon: TestDaemon;
-
-before(async () => {
-  daemon = await TestDaemon.start();
-  await daemon.loadBusybox();
-});
-
-after(async () => {
-  await daemon?.cleanup();
-});
-
-async function docker(...args: string[]) {
-  return daemon.docker(args, { timeoutMs: 30_000 });
-}
-
-function ok(...args: string[]): Promise<string> {
-  return daemon.dockerOk(...args);
-}
+const fixture = daemonWithBusybox();
+const { docker, ok } = fixture;
 
 async function volumeNames(): Promise<string[]> {
   return (await ok('volume', 'ls', '-q')).trim().split('\n').filter(Boolean).sort();
@@ -41,7 +25,7 @@ describe('docker CLI against berthd: volumes', () => {
     assert.notEqual(ro.code, 0);
     assert.match(ro.stderr, /Read-only file system/);
     const mountpoint = (await ok('volume', 'inspect', '-f', '{{.Mountpoint}}', 'data')).trim();
-    assert.equal(mountpoint, join(daemon.dataRoot, 'volumes', 'data', '_data'));
+    assert.equal(mountpoint, join(fixture.daemon.dataRoot, 'volumes', 'data', '_data'));
     assert.equal(readFileSync(join(mountpoint, 'file'), 'utf8'), 'kept\n');
     // system df counts it, with its size.
     const df = await ok('system', 'df', '--format', '{{.Type}} {{.TotalCount}} {{.Size}}');
@@ -79,7 +63,7 @@ describe('docker CLI against berthd: volumes', () => {
   });
 
   it('an image VOLUME gets an anonymous volume with the image\'s files; rm -v and run --rm remove it', async () => {
-    const build = join(daemon.root, 'volimage');
+    const build = join(fixture.daemon.root, 'volimage');
     mkdirSync(join(build, 'config'), { recursive: true });
     writeFileSync(join(build, 'config', 'app.conf'), 'from the image\n');
     // busybox with /config/app.conf, and VOLUME /config.
@@ -100,7 +84,7 @@ describe('docker CLI against berthd: volumes', () => {
   });
 
   it('--mount type=volume, bind and tmpfs; inspect shows the mounts', async () => {
-    const host = join(daemon.root, 'hostdir');
+    const host = join(fixture.daemon.root, 'hostdir');
     mkdirSync(host, { recursive: true });
     writeFileSync(join(host, 'h.txt'), 'host\n');
     const out = await ok(
@@ -124,17 +108,17 @@ describe('docker CLI against berthd: volumes', () => {
 
   it('copy-up cannot be led out of the image\'s root by a symlink', async () => {
     // An image whose /config is a symlink to the host's /etc: the copy must stay inside the image.
-    const build = join(daemon.root, 'evil');
+    const build = join(fixture.daemon.root, 'evil');
     mkdirSync(build, { recursive: true });
     symlinkSync('/etc', join(build, 'config'));
-    const tar = join(daemon.root, 'evil.tar');
+    const tar = join(fixture.daemon.root, 'evil.tar');
     tarOf(build, tar);
     await ok('import', '-c', 'VOLUME /config/ssl', tar, 'evil:1');
     const r = await docker('create', '--name', 'evil', 'evil:1', 'true');
     assert.equal(r.code, 0, r.stderr);
     await docker('start', 'evil');
     const name = (await ok('inspect', '-f', '{{range .Mounts}}{{.Name}}{{end}}', 'evil')).trim();
-    const mountpoint = join(daemon.dataRoot, 'volumes', name, '_data');
+    const mountpoint = join(fixture.daemon.dataRoot, 'volumes', name, '_data');
     assert.ok(existsSync(mountpoint));
     // The host's /etc/ssl was not copied into the volume.
     assert.ok(!existsSync(join(mountpoint, 'certs')), 'host files were copied into the volume');

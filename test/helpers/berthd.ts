@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 /** The project's root: the folder above this file that holds package.json (else the cwd). */
@@ -276,4 +277,31 @@ export function sleep(ms: number): Promise<void> {
 export function tarOf(dir: string, out: string): void {
   const r = spawnSync('tar', ['-C', dir, '-cf', out, '.']);
   if (r.status !== 0) throw new Error(`tar failed: ${r.stderr}`);
+}
+
+/**
+ * The private berthd of one test file, with busybox loaded: started before its tests, cleaned
+ * up after them (it registers node:test's before and after hooks). `docker` runs the docker
+ * CLI against it; `ok` fails unless that exits 0, and answers its stdout.
+ */
+export function daemonWithBusybox(): { readonly daemon: TestDaemon; docker(...args: string[]): Promise<RunResult>; ok(...args: string[]): Promise<string> } {
+  let daemon: TestDaemon | undefined;
+  before(async () => {
+    daemon = await TestDaemon.start();
+    await daemon.loadBusybox();
+  });
+  after(async () => {
+    await daemon?.cleanup();
+  });
+  const started = (): TestDaemon => {
+    if (!daemon) throw new Error('the test daemon has not started');
+    return daemon;
+  };
+  return {
+    get daemon() {
+      return started();
+    },
+    docker: (...args) => started().docker(args, { timeoutMs: 30_000 }),
+    ok: (...args) => started().dockerOk(...args),
+  };
 }
