@@ -3,7 +3,8 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { filterArgs } from '../../src/cli/args.js';
-import { alignColumns, joinHostPort, naturalCompare } from '../../src/cli/commands/containers.js';
+import { alignColumns, joinHostPort } from '../../src/cli/commands/containers.js';
+import { naturalCompare } from '../../src/util/sort-order.js';
 import { getTimestamp } from '../../src/cli/commands/logs.js';
 import { ContainerRow, containerContext, displayablePorts, type ContainerSummary } from '../../src/cli/commands/ps-format.js';
 import { marshalJson } from '../../src/cli/format/go-json.js';

@@ -11,6 +11,7 @@ import { ExitError } from '../command.js';
 import { compileTemplate } from '../format/go-template.js';
 import { stringWidth } from '../format/display-width.js';
 import { humanSize } from '../../util/units.js';
+import { naturalCompare } from '../../util/sort-order.js';
 import { formatInspect } from '../output.js';
 import { confirm } from './images.js';
 import { containerPath, errorText } from './run.js';
@@ -321,28 +322,6 @@ export const portCommand: Command = {
 /** Go's net.JoinHostPort: IPv6 hosts in brackets. */
 export function joinHostPort(host: string, port: string | number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/** fvbommel/sortorder's natural order: runs of digits compare as numbers. */
-export function naturalCompare(a: string, b: string): number {
-  const chunk = /(\d+|\D+)/g;
-  const ca = a.match(chunk) ?? [];
-  const cb = b.match(chunk) ?? [];
-  for (let i = 0; i < Math.min(ca.length, cb.length); i++) {
-    const x = ca[i]!;
-    const y = cb[i]!;
-    if (x === y) continue;
-    const dx = /^\d/.test(x);
-    const dy = /^\d/.test(y);
-    if (dx && dy) {
-      const nx = BigInt(x);
-      const ny = BigInt(y);
-      if (nx !== ny) return nx < ny ? -1 : 1;
-      return x.length - y.length;
-    }
-    return x < y ? -1 : 1;
-  }
-  return ca.length - cb.length;
 }
 
 export const containerInspectCommand: Command = {
