@@ -3,6 +3,7 @@
  * `--format=x`, `--all=false`, repeated list flags, `--` to end the flags, and flags after
  * arguments unless the command stops at its first argument (run, exec).
  */
+import { quote } from '../util/go-fmt.js';
 
 export type FlagType = 'bool' | 'string' | 'list' | 'int';
 
@@ -13,7 +14,13 @@ export interface FlagSpec {
   description: string;
   /** Shown in help as `--name <placeholder>`. */
   placeholder?: string;
+  /** Shown in help as "(default ...)"; a list flag starts empty whatever it shows. */
   default?: string | number | boolean;
+  /**
+   * A list flag's pflag Value.Set: checks one value and gives what it adds to the list (a
+   * StringSlice adds each comma-separated field); throws with the reason it refuses it.
+   */
+  set?: (value: string) => string[];
 }
 
 export interface CommandSpec {
@@ -27,12 +34,23 @@ export interface CommandSpec {
   aliases?: string[];
 }
 
-/** A command line that does not fit its command: docker exits 125 with the usage hint. */
+/**
+ * A command line that does not fit its command. A flag that does not parse exits 125, the
+ * wrong number of arguments 1; both are printed with the usage and a hint to --help.
+ */
 export class UsageError extends Error {
-  readonly showUsage: boolean;
-  constructor(message: string, showUsage = false) {
+  /**
+   * Set for the wrong number of arguments: the hint's first word, as docker 28 words it after
+   * each check: "See" after too few, "SRun" (sic) after too many, "Run" otherwise.
+   */
+  readonly argumentsHint: 'Run' | 'See' | 'SRun' | undefined;
+  constructor(message: string, argumentsHint?: 'Run' | 'See' | 'SRun') {
     super(message);
-    this.showUsage = showUsage;
+    this.argumentsHint = argumentsHint;
+  }
+
+  get exitStatus(): number {
+    return this.argumentsHint ? 1 : 125;
   }
 }
 
@@ -99,9 +117,18 @@ export function parseArgs(spec: CommandSpec, argv: string[], command = spec.usag
         values.set(flag.name, Number.parseInt(raw, 10));
         break;
       }
-      case 'list':
-        (values.get(flag.name) as string[]).push(raw ?? '');
+      case 'list': {
+        let added = [raw ?? ''];
+        if (flag.set) {
+          try {
+            added = flag.set(raw ?? '');
+          } catch (err) {
+            throw new UsageError(`invalid argument ${quote(raw ?? '')} for "${shown}" flag: ${(err as Error).message}`);
+          }
+        }
+        (values.get(flag.name) as string[]).push(...added);
         break;
+      }
       default:
         values.set(flag.name, raw ?? '');
     }
@@ -123,7 +150,8 @@ export function parseArgs(spec: CommandSpec, argv: string[], command = spec.usag
         if (i + 1 >= argv.length) throw new UsageError(`flag needs an argument: --${name}`);
         raw = argv[++i];
       }
-      assign(flag, raw, `--${name}`);
+      // pflag names a flag with its shorthand in errors, however it was given.
+      assign(flag, raw, `${flag.short ? `-${flag.short}, ` : ''}--${name}`);
       continue;
     }
     if (arg.startsWith('-') && arg !== '-') {
@@ -157,37 +185,102 @@ export function parseArgs(spec: CommandSpec, argv: string[], command = spec.usag
       break;
     }
   }
-  const { min, max } = spec.args ?? {};
-  if (min !== undefined && args.length < min) throw new UsageError(argCountMessage(command, min, max), true);
-  if (max !== undefined && args.length > max) throw new UsageError(argCountMessage(command, min, max), true);
+  checkArgCount(spec, args.length, command);
   return new ParsedArgs(args, values, set);
 }
 
-function argCountMessage(command: string, min: number | undefined, max: number | undefined): string {
-  const name = `"berth ${command}"`;
+/**
+ * docker's argument checks (cli/required.go), each with its own words: NoArgs, ExactArgs,
+ * RequiresMinArgs, RequiresMaxArgs and RequiresRangeArgs.
+ */
+function checkArgCount(spec: CommandSpec, count: number, command: string): void {
+  const { min, max } = spec.args ?? {};
+  if ((min === undefined || count >= min) && (max === undefined || count <= max)) return;
+  const name = `berth: 'berth ${command}'`;
   const n = (k: number) => `${k} argument${k === 1 ? '' : 's'}`;
-  if (min !== undefined && min === max) return `${name} requires exactly ${n(min)}.`;
-  if (min !== undefined && min > 0 && max !== undefined) return `${name} requires at least ${min} and at most ${n(max)}.`;
-  if (min !== undefined && min > 0) return `${name} requires at least ${n(min)}.`;
-  return `${name} accepts at most ${n(max ?? 0)}.`;
+  if (max === 0) throw new UsageError(`${name} accepts no arguments`, 'Run');
+  if (min !== undefined && min === max) throw new UsageError(`${name} requires ${n(min)}`, 'Run');
+  if (min !== undefined && min > 0 && max !== undefined) throw new UsageError(`${name} requires at least ${min} and at most ${n(max)}`, 'Run');
+  if (min !== undefined && min > 0) throw new UsageError(`${name} requires at least ${n(min)}`, 'See');
+  throw new UsageError(`${name} requires at most ${n(max ?? 0)}`, 'SRun');
 }
 
-/** The `--help` text, laid out as docker's. */
-export function helpText(spec: CommandSpec): string {
-  const lines = [`\nUsage:  berth ${spec.usage}\n`, spec.description, ''];
-  if (spec.aliases?.length) lines.push('Aliases:', `  ${spec.aliases.join(', ')}`, '');
-  if (spec.flags.length) {
-    lines.push('Options:');
-    const rows = spec.flags.map((f) => {
-      const left = `${f.short ? `-${f.short}, ` : '    '}--${f.name}${f.type === 'bool' ? '' : ` ${f.placeholder ?? (f.type === 'int' ? 'int' : f.type === 'list' ? 'list' : 'string')}`}`;
-      const def = f.default !== undefined && f.default !== false && f.default !== '' ? ` (default ${typeof f.default === 'string' ? `"${f.default}"` : f.default})` : '';
-      return [left, `${f.description}${def}`] as const;
-    });
-    const width = Math.max(...rows.map(([l]) => l.length));
-    for (const [l, r] of rows) lines.push(`  ${l.padEnd(width)}   ${r}`);
-  }
-  return `${lines.join('\n')}\n`;
+/**
+ * The `--help` text, laid out as docker's: usage, description, aliases, and the flags as
+ * pflag's FlagUsagesWrapped prints them for a terminal `columns` wide (docker asks the
+ * terminal on stdin, 80 when there is none).
+ */
+export function helpText(spec: CommandSpec, columns = 80): string {
+  const sections = [`Usage:  berth ${spec.usage}`, spec.description];
+  if (spec.aliases?.length) sections.push(`Aliases:\n  ${spec.aliases.join(', ')}`);
+  if (spec.flags.length) sections.push(`Options:\n${flagUsages(spec.flags, columns - 1)}`);
+  return `${sections.join('\n\n')}\n`;
 }
+
+/** pflag's FlagUsagesWrapped: names, then usage and default aligned and wrapped to `cols`. */
+function flagUsages(flags: FlagSpec[], cols: number): string {
+  const rows = flags.map((f) => {
+    let name = f.short ? `  -${f.short}, --${f.name}` : `      --${f.name}`;
+    if (f.type !== 'bool') name += ` ${f.placeholder ?? (f.type === 'int' ? 'int' : f.type === 'list' ? 'list' : 'string')}`;
+    // pflag shows a default that is not its type's zero value, quoted for a string flag.
+    const zero = f.default === undefined || f.default === false || f.default === '' || f.default === 0;
+    const usage = zero ? f.description : `${f.description} (default ${f.type === 'string' ? `"${f.default}"` : f.default})`;
+    return { name, usage };
+  });
+  const width = Math.max(...rows.map((r) => r.name.length)) + 1;
+  return rows.map((r) => `${r.name} ${' '.repeat(width - r.name.length)} ${wrap(width + 2, cols, r.usage)}`).join('\n').trimEnd();
+}
+
+/**
+ * pflag's wrap: `s` in lines of at most `w` columns, all but the first indented by `i`; a
+ * last word may run 5 columns over rather than be left alone on a line.
+ */
+function wrap(i: number, w: number, s: string): string {
+  let out = '';
+  let room = w - i;
+  if (room < 24) {
+    // Too narrow beside the names: the text goes below them, as a block.
+    i = 16;
+    room = w - i;
+    out = `\n${' '.repeat(i)}`;
+  }
+  if (room < 24) return s.replaceAll('\n', out);
+  const slop = 5;
+  room -= slop;
+  const indent = (t: string) => t.replaceAll('\n', `\n${' '.repeat(i)}`);
+  let [line, rest] = wrapN(room, slop, s);
+  out += indent(line);
+  while (rest !== '') {
+    [line, rest] = wrapN(room, slop, rest);
+    out += `\n${' '.repeat(i)}${indent(line)}`;
+  }
+  return out;
+}
+
+/** pflag's wrapN: the first line of `s`, up to `i` long (or `i + slop` for the whole of it), and the rest. */
+function wrapN(i: number, slop: number, s: string): [string, string] {
+  if (i + slop > s.length) return [s, ''];
+  const head = s.slice(0, i);
+  const space = Math.max(head.lastIndexOf(' '), head.lastIndexOf('\t'), head.lastIndexOf('\n'));
+  if (space <= 0) return [s, ''];
+  const newline = head.lastIndexOf('\n');
+  if (newline > 0 && newline < space) return [s.slice(0, newline), s.slice(newline + 1)];
+  return [s.slice(0, space), s.slice(space + 1)];
+}
+
+/** docker's help for a listing's --format (its flagsHelper.FormatHelp). */
+export const FORMAT_HELP = `Format output using a custom template:
+'table':            Print output in table format with column headers (default)
+'table TEMPLATE':   Print output in table format using the given Go template
+'json':             Print in JSON format
+'TEMPLATE':         Print output using the given Go template.
+Refer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates`;
+
+/** docker's help for an inspect's --format (its flagsHelper.InspectFormatHelp). */
+export const INSPECT_FORMAT_HELP = `Format output using a custom template:
+'json':             Print in JSON format
+'TEMPLATE':         Print output using the given Go template.
+Refer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates`;
 
 /**
  * --filter values as docker's filters.Args JSON ({"status":{"running":true}}): names lower

@@ -154,29 +154,59 @@ async function main(argv: string[]): Promise<number> {
   let path = rest[0]!;
   let args = rest.slice(1);
   if (GROUPS.has(path)) {
-    if (args.length === 0 || args[0] === '--help') {
-      process.stdout.write(groupHelp(path));
+    const group = path;
+    const sub = args[0];
+    if (sub === undefined) {
+      // As docker: a group run without a command shows its help on stderr.
+      process.stderr.write(await groupHelp(group));
       return 0;
     }
-    path = `${path} ${args[0]}`;
+    if (sub === '--help' || sub === '-h') {
+      if (sub === '-h') process.stdout.write(SHORT_HELP_DEPRECATED);
+      process.stdout.write(await groupHelp(group));
+      return 0;
+    }
+    path = `${group} ${sub}`;
     args = args.slice(1);
+    if (!COMMANDS[path]) {
+      // As cobra: the group takes no flag but --help, and no argument but a command.
+      const hint = `\n\nUsage:  berth ${group}\n\nRun 'berth ${group} --help' for more information\n`;
+      if (sub.startsWith('-')) {
+        process.stderr.write(`${sub.startsWith('--') ? `unknown flag: ${sub.replace(/=.*/, '')}` : `unknown shorthand flag: '${sub[1]}' in ${sub}`}${hint}`);
+        return 125;
+      }
+      process.stderr.write(`berth: unknown command: berth ${path}${hint}`);
+      return 1;
+    }
   }
   const entry = COMMANDS[path];
   if (!entry) {
-    process.stderr.write(`berth: '${path}' is not a berth command.\nSee 'berth --help'\n`);
+    process.stderr.write(`berth: unknown command: berth ${path}\n\nRun 'berth --help' for more information\n`);
     return 1;
   }
   const command = (await entry[0]())[entry[1]] as Command;
-  if (args.includes('--help')) {
-    process.stdout.write(helpText({ ...command.spec, usage: usageFor(command, path) }));
+  const usage = usageFor(command, path);
+  // -h is help where the command has no -h of its own (run's -h is --hostname).
+  const shortHelp = args.includes('-h') && !command.spec.flags.some((f) => f.short === 'h');
+  if (args.includes('--help') || shortHelp) {
+    if (shortHelp && !args.includes('--help')) process.stdout.write(SHORT_HELP_DEPRECATED);
+    process.stdout.write(helpText({ ...command.spec, usage }, helpColumns()));
     return 0;
   }
   const ctx = await makeContext(host);
+  const name = commandName(usage);
   try {
-    return await command.run(ctx, args, path);
+    return await command.run(ctx, args, name);
   } catch (err) {
-    return reportError(err, path, command);
+    return reportError(err, name, usage, command);
   }
+}
+
+const SHORT_HELP_DEPRECATED = 'Flag shorthand -h has been deprecated, use --help\n';
+
+/** The width help wraps to: docker asks the terminal on stdin, and takes 80 without one. */
+function helpColumns(): number {
+  return process.stdin.isTTY ? (process.stdout.columns ?? process.stderr.columns ?? 80) : 80;
 }
 
 async function makeContext(host: string | undefined): Promise<CliContext> {
@@ -196,11 +226,10 @@ async function makeContext(host: string | undefined): Promise<CliContext> {
   };
 }
 
-function reportError(err: unknown, path: string, command: Command): number {
+function reportError(err: unknown, name: string, usage: string, command: Command): number {
   if (err instanceof UsageError) {
-    const usage = err.showUsage ? `\nUsage:  berth ${usageFor(command, path)}\n\n${command.spec.description}\n` : '';
-    process.stderr.write(`${err.message}\nSee 'berth ${path} --help'.\n${usage}`);
-    return err.showUsage ? 1 : 125;
+    process.stderr.write(`${err.message}\n\nUsage:  berth ${usage}\n\n${err.argumentsHint ?? 'Run'} 'berth ${name} --help' for more information\n`);
+    return err.exitStatus;
   }
   const e = err as Error & { status?: number; exitCode?: number };
   if (e.constructor?.name === 'ApiError') {
@@ -220,17 +249,40 @@ function reportError(err: unknown, path: string, command: Command): number {
   return 1;
 }
 
-/** The usage line as the user named the command: `image ls` for `images [OPTIONS]`. */
+/**
+ * The usage line as the user named the command: `image ls` for `images [OPTIONS]`. A usage
+ * that names its group already (`network ls [OPTIONS]`) stays as it is, under an alias too.
+ */
 function usageFor(command: Command, path: string): string {
   const usage = command.spec.usage;
-  return usage.startsWith(`${path} `) || usage === path ? usage : usage.replace(/^\S+/, path);
+  if (usage.startsWith(`${path} `) || usage === path) return usage;
+  const group = path.split(' ')[0]!;
+  if (path.includes(' ') && usage.startsWith(`${group} `)) return usage;
+  return usage.replace(/^\S+/, path);
 }
 
-function groupHelp(group: string): string {
-  const subs = Object.keys(COMMANDS)
-    .filter((k) => k.startsWith(`${group} `))
-    .map((k) => `  ${k.slice(group.length + 1)}`);
-  return `\nUsage:  berth ${group} COMMAND\n\nManage ${group}s\n\nCommands:\n${subs.join('\n')}\n\nRun 'berth ${group} COMMAND --help' for more information on a command.\n`;
+/** The command as its messages name it: the usage line's command words (`network ls`, never the alias `network list`). */
+function commandName(usage: string): string {
+  return /^[a-z][a-z0-9-]*(?: [a-z][a-z0-9-]*)*/.exec(usage)?.[0] ?? usage;
+}
+
+/** A group's help, as cobra lists its commands: each once, by its own name, with the first line of its description. */
+async function groupHelp(group: string): Promise<string> {
+  const listed = new Map<Command, string>();
+  for (const [path, [loader, exportName]] of Object.entries(COMMANDS)) {
+    if (!path.startsWith(`${group} `)) continue;
+    const command = (await loader())[exportName] as Command;
+    if (!listed.has(command)) listed.set(command, path.slice(group.length + 1));
+  }
+  const rows = [...listed]
+    .map(([command, name]) => [name, command.spec.description.split('\n')[0]!] as const)
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+  const width = Math.max(11, ...rows.map(([name]) => name.length));
+  const title = group === 'system' ? 'Manage berth' : `Manage ${group}s`;
+  return (
+    `Usage:  berth ${group} COMMAND\n\n${title}\n\nCommands:\n${rows.map(([name, text]) => `  ${name.padEnd(width)} ${text}`).join('\n')}\n\n` +
+    `Run 'berth ${group} COMMAND --help' for more information on a command.\n`
+  );
 }
 
 // A reader that goes away (`berth logs x | head`) ends the command quietly, as docker's 141.

@@ -3,17 +3,9 @@
  * -s and --filter, with the size asked of the daemon only when shown. `ps -q` loads none of
  * the printing code.
  */
-import { filterArgs, parseArgs } from '../args.js';
+import { FORMAT_HELP, filterArgs, parseArgs } from '../args.js';
 import type { Command } from '../command.js';
 import type { ContainerSummary } from './ps-format.js';
-
-const FORMAT_HELP = `Format output using a custom template:
-'table':            Print output in table format with column headers (default)
-'table TEMPLATE':   Print output in table format using the given Go template
-'json':             Print in JSON format
-'TEMPLATE':         Print output using the given Go template.
-Refer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates`;
-
 
 export const psCommand: Command = {
   spec: {
