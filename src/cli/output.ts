@@ -29,20 +29,28 @@ export function formatList(rows: object[], opts: ListOptions): string {
 
 /**
  * docker's inspect printer: an indented JSON array by default, a compact one for `json`, or
- * each object through the --format template, which runs as docker runs it over raw JSON
- * (missingkey=error: `{{.Nope}}` is an error, not "<no value>"). An object the template fails
- * on gives an error and no output; the others still print.
+ * each object through the --format template. docker runs the template over its typed object
+ * first and, when that fails, over the raw JSON with missingkey=error (`{{.Nope}}` is an
+ * error, not "<no value>"); given `typed`, which makes the typed view of an object, so does
+ * this printer, else it runs over the raw JSON only. An object the template fails on gives
+ * an error and no output; the others still print.
  */
 export class InspectPrinter {
   readonly #format: string | undefined;
   readonly #template: Template | undefined;
+  readonly #typedTemplate: Template | undefined;
+  readonly #typed: ((object: unknown) => unknown) | undefined;
   readonly #objects: unknown[] = [];
   #text = '';
 
   /** Throws InvalidArgument ("template parsing error: ...") when the template does not parse. */
-  constructor(format: string | undefined) {
+  constructor(format: string | undefined, typed?: (object: unknown) => unknown) {
     this.#format = format;
-    if (format && format !== 'json') this.#template = compileTemplate(format, undefined, { missingKey: 'error' });
+    if (format && format !== 'json') {
+      this.#template = compileTemplate(format, undefined, { missingKey: 'error' });
+      if (typed) this.#typedTemplate = compileTemplate(format);
+    }
+    this.#typed = typed;
   }
 
   /** Adds one object; returns the error message when the template fails on it. */
@@ -50,6 +58,13 @@ export class InspectPrinter {
     if (!this.#template) {
       this.#objects.push(object);
       return undefined;
+    }
+    if (this.#typedTemplate && this.#typed) {
+      const typed = this.#typedTemplate.executePartial(this.#typed(object));
+      if (!typed.error) {
+        this.#text += `${typed.output}\n`;
+        return undefined;
+      }
     }
     try {
       this.#text += `${this.#template.execute(object)}\n`;

@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { ApiError } from '../../client/engine-client.js';
+import { InvalidArgument } from '../../errors/errors.js';
 import { parseArgs, type FlagSpec } from '../args.js';
 import type { CliContext, Command } from '../command.js';
 import { ExitError } from '../command.js';
@@ -356,9 +357,10 @@ export const imageInspectCommand: Command = {
 
 /**
  * Inspects each name as docker does: prints what was found (through the format), then the
- * errors in the order of the names, and exits 1 when there was any. `notFound` words a
- * missing object: `docker inspect` says "Error: No such object: x", `docker image inspect`
- * passes the daemon's answer on.
+ * errors in the order of the names, and exits 1 when there was any (64 when the format does
+ * not parse). `notFound` words a missing object: `docker inspect` says "Error: No such
+ * object: x", `docker image inspect` passes the daemon's answer on. `typed` gives the typed
+ * view the format runs over first (see InspectPrinter).
  */
 export async function inspectEach(
   ctx: CliContext,
@@ -366,9 +368,16 @@ export async function inspectEach(
   format: string | undefined,
   get: (name: string) => Promise<unknown>,
   notFound: (name: string, err: ApiError) => string = (name) => `Error: No such object: ${name}`,
+  typed?: (object: unknown) => unknown,
 ): Promise<number> {
   const { InspectPrinter } = await import('../output.js');
-  const printer = new InspectPrinter(format);
+  let printer;
+  try {
+    printer = new InspectPrinter(format, typed);
+  } catch (err) {
+    if (err instanceof InvalidArgument) throw new ExitError(err.message, 64);
+    throw err;
+  }
   const errors: string[] = [];
   for (const name of names) {
     let found: unknown;
@@ -426,7 +435,7 @@ export const imagePruneCommand: Command = {
   },
 };
 
-/** Asks "[y/N]" on the terminal, as docker's prune commands do. */
+/** Asks "[y/N]" on the terminal, as docker's prune commands do: only "y" or "Y" on the first line is a yes. */
 export async function confirm(ctx: CliContext, warning: string): Promise<boolean> {
   ctx.out(`${warning}\nAre you sure you want to continue? [y/N] `);
   const answer = await new Promise<string>((resolve) => {
@@ -438,12 +447,12 @@ export async function confirm(ctx: CliContext, warning: string): Promise<boolean
     const done = () => {
       process.stdin.off('data', onData);
       process.stdin.pause();
-      resolve(text.trim());
+      resolve(text.split('\n')[0]!.trim());
     };
     process.stdin.on('data', onData);
     process.stdin.once('end', done);
   });
-  return /^y(es)?$/i.test(answer);
+  return answer.toLowerCase() === 'y';
 }
 
 /** `-f key=value` flags as the API's filters map. */
