@@ -18,6 +18,7 @@ const exec: Loader = () => import('./commands/exec.js');
 const commit: Loader = () => import('./commands/commit.js');
 const cp: Loader = () => import('./commands/cp.js');
 const registry: Loader = () => import('./commands/registry.js');
+const network: Loader = () => import('./commands/network.js');
 
 /** `name` and `container name` both, as docker has them. */
 function containerCommand(name: string, loader: Loader, exportName: string): Array<[string, [Loader, string]]> {
@@ -89,6 +90,15 @@ const COMMANDS: Record<string, [Loader, string]> = {
     ['container inspect', [containers, 'containerInspectCommand']],
     ['container prune', [containers, 'containerPruneCommand']],
     ['container remove', [containers, 'rmCommand']],
+    ['network ls', [network, 'networkLsCommand']],
+    ['network list', [network, 'networkLsCommand']],
+    ['network inspect', [network, 'networkInspectCommand']],
+    ['network create', [network, 'networkCreateCommand']],
+    ['network rm', [network, 'networkRmCommand']],
+    ['network remove', [network, 'networkRmCommand']],
+    ['network prune', [network, 'networkPruneCommand']],
+    ['network connect', [network, 'networkConnectCommand']],
+    ['network disconnect', [network, 'networkDisconnectCommand']],
   ]),
 };
 
@@ -115,6 +125,7 @@ Common Commands:
 Management Commands:
   container   Manage containers
   image       Manage images
+  network     Manage networks
   system      Manage berth
 
 Global Options:

@@ -689,7 +689,7 @@ function validateEnv(v: string, env: OptsEnvironment): string {
   return found === undefined ? v : `${k}=${found}`;
 }
 
-function validateLabel(v: string): string {
+export function validateLabel(v: string): string {
   const key = cut(v, '=')[0].replace(/^[ \t]+/, '');
   if (key === '') throw new Error(`invalid label '${v}': empty name`);
   if (/[ \t]/.test(key)) throw new Error(`label '${key}' contains whitespaces`);
@@ -722,7 +722,7 @@ function validateDnsSearch(v: string): string {
   throw new Error(`${val} is not a valid domain`);
 }
 
-function validateLink(v: string): string {
+export function validateLink(v: string): string {
   if (v === '') throw new Error('empty string specified for links');
   if (v.split(':').length > 2) throw new Error(`bad format for links: ${v}`);
   return v;
@@ -1043,7 +1043,7 @@ export function parseMount(value: string, env: OptsEnvironment = processEnvironm
 }
 
 /** One line of Go's encoding/csv (quotes, doubled quotes inside). */
-function parseCsvLine(line: string): string[] {
+export function parseCsvLine(line: string): string[] {
   const fields: string[] = [];
   let i = 0;
   while (i <= line.length) {
