@@ -134,6 +134,25 @@ describe('docker CLI against berthd: networks', () => {
     assert.match(builtin.stderr, /bridge is a pre-defined network and cannot be removed/);
   });
 
+  it('network prune takes unused networks of the user\'s, minding until and label filters; a stopped container shows its aliases', async () => {
+    await ok('network', 'create', 'fresh');
+    await ok('network', 'create', '--label', 'keep=1', 'labelled');
+    // Younger than an hour: kept.
+    await ok('network', 'prune', '-f', '--filter', 'until=1h');
+    assert.match(await ok('network', 'ls', '--format', '{{.Name}}'), /^fresh$/m);
+    await ok('create', '--name', 'aliased', '--network', 'fresh', '--network-alias', 'nick', 'busybox', 'true');
+    assert.equal((await ok('inspect', '-f', '{{json .NetworkSettings.Networks.fresh.Aliases}}', 'aliased')).trim(), '["nick"]');
+    // A network a container names is kept; label! spares the labelled one.
+    await ok('network', 'prune', '-f', '--filter', 'label!=keep=1');
+    const names = (await ok('network', 'ls', '--format', '{{.Name}}')).trim().split('\n');
+    assert.ok(names.includes('fresh') && names.includes('labelled'), names.join(' '));
+    await ok('rm', 'aliased');
+    const pruned = await ok('network', 'prune', '-f');
+    assert.match(pruned, /fresh/);
+    assert.match(pruned, /labelled/);
+    assert.deepEqual((await ok('network', 'ls', '--format', '{{.Name}}')).trim().split('\n').sort(), ['bridge', 'host', 'none']);
+  });
+
   it('--network none has only lo; --network host has the host\'s interfaces; a missing network is refused', async () => {
     const none = await ok('run', '--rm', '--network', 'none', 'busybox', 'ip', '-o', 'link');
     assert.deepEqual(none.trim().split('\n').map((l) => l.split(':')[1]!.trim()), ['lo']);

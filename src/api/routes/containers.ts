@@ -301,12 +301,15 @@ function networks(daemon: Daemon, c: ContainerRecord): Record<string, unknown> {
   const mode = c.hostConfig.NetworkMode && c.hostConfig.NetworkMode !== 'default' ? c.hostConfig.NetworkMode : 'bridge';
   const e = c.network;
   const name = e?.networkName ?? daemon.containers.network.networks.find(mode)?.name ?? mode;
+  // Not running: the aliases it was given (create's NetworkingConfig, or network connect).
+  const configured = (c.networkingConfig as { EndpointsConfig?: Record<string, { Aliases?: string[] | null }> } | undefined)?.EndpointsConfig?.[name]?.Aliases;
+  const aliases = e ? e.aliases : configured ?? undefined;
   const networkId = e?.networkId ?? daemon.containers.network.networks.find(mode)?.id ?? '';
   return {
     [name]: {
       IPAMConfig: null,
       Links: null,
-      Aliases: e?.aliases?.length ? e.aliases : null,
+      Aliases: aliases?.length ? aliases : null,
       MacAddress: e?.macAddress ?? '',
       NetworkID: networkId,
       EndpointID: e?.endpointId ?? '',

@@ -2,6 +2,7 @@
 import type { Daemon } from '../../daemon/daemon.js';
 import { InvalidArgument } from '../../errors/errors.js';
 import type { CreateNetworkRequest, NetworkRecord } from '../../network/network-manager.js';
+import { parseTimestamp } from './containers.js';
 import { labelsMatch } from './images.js';
 import { checkFilterNames, parseFilters, sendJson, type Router } from '../router.js';
 
@@ -43,8 +44,13 @@ export function networkRoutes(router: Router, daemon: Daemon): void {
     const filters = parseFilters(ctx.query.get('filters'));
     checkFilterNames(filters, ['label', 'label!', 'until']);
     const deleted: string[] = [];
+    const until = filters.get('until')?.[0];
+    const before = until ? parseTimestamp(until) * 1000 : undefined;
+    const without = filters.get('label!');
     for (const n of networks().list()) {
       if (PREDEFINED.includes(n.name) || !labelsMatch(n.labels, filters.get('label'))) continue;
+      if (before !== undefined && Date.parse(n.created) >= before) continue;
+      if (without && without.some((l) => labelsMatch(n.labels, [l]))) continue;
       // A network that any container names (running or not) stays, as in docker.
       if (daemon.containers.all().some((c) => c.network?.networkId === n.id || c.hostConfig.NetworkMode === n.name || c.hostConfig.NetworkMode === n.id)) continue;
       await networks().remove(n.id, []);
