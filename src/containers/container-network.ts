@@ -18,6 +18,11 @@ export interface Connection {
   ports?: PortMap;
 }
 
+/** The network a NetworkMode names: '' and 'default' are the default bridge. */
+export function networkName(mode: string | undefined): string {
+  return !mode || mode === 'default' ? 'bridge' : mode;
+}
+
 export class ContainerNetwork {
   readonly networks: NetworkManager;
   readonly #ports: PortProxy;
@@ -31,7 +36,7 @@ export class ContainerNetwork {
 
   /** The network `mode` names; undefined for `container:…`. Docker's errors for the rest. */
   networkOf(mode: string | undefined): NetworkRecord | undefined {
-    const name = !mode || mode === 'default' ? 'bridge' : mode;
+    const name = networkName(mode);
     if (name.startsWith('container:')) return undefined;
     const network = this.networks.find(name);
     if (!network) throw new NotFound(`network ${name} not found`);
@@ -48,7 +53,7 @@ export class ContainerNetwork {
     }
     // A network that does not exist fails the start, not the create (as docker: the CLI takes a
     // 404 from create to mean the image is missing).
-    const network = this.networks.find(!mode || mode === 'default' ? 'bridge' : mode);
+    const network = this.networks.find(networkName(mode));
     const published = Object.values(hostConfig.PortBindings ?? {}).some((list) => (list?.length ?? 0) > 0) || hostConfig.PublishAllPorts;
     if (published && network && network.driver !== 'bridge') {
       throw new InvalidArgument(`conflicting options: port publishing and the ${network.name} network mode`);
@@ -88,7 +93,7 @@ export class ContainerNetwork {
     await this.#ports.unpublish(record.id);
     const mode = record.hostConfig.NetworkMode;
     if (mode?.startsWith('container:') || mode === 'host') return;
-    const network = record.network ? this.networks.find(record.network.networkId) : this.networks.find(!mode || mode === 'default' ? 'bridge' : mode);
+    const network = record.network ? this.networks.find(record.network.networkId) : this.networks.find(networkName(mode));
     await this.networks.detach(record.id, network);
   }
 

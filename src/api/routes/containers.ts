@@ -8,6 +8,7 @@ import { containerStatus } from '../../util/units.js';
 import { InvalidArgument, NotModified } from '../../errors/errors.js';
 import { parseDetachKeys } from '../../containers/attach.js';
 import type { ContainerRecord } from '../../containers/container.js';
+import { networkName } from '../../containers/container-network.js';
 import type { CreateRequest, WaitCondition } from '../../containers/container-manager.js';
 import { formatLogLine, readLogs } from '../../containers/log-reader.js';
 import { frame, StdStream } from '../../containers/stdcopy.js';
@@ -298,7 +299,7 @@ function summary(daemon: Daemon, c: ContainerRecord): Record<string, unknown> {
 }
 
 function networks(daemon: Daemon, c: ContainerRecord): Record<string, unknown> {
-  const mode = c.hostConfig.NetworkMode && c.hostConfig.NetworkMode !== 'default' ? c.hostConfig.NetworkMode : 'bridge';
+  const mode = networkName(c.hostConfig.NetworkMode);
   const e = c.network;
   const name = e?.networkName ?? daemon.containers.network.networks.find(mode)?.name ?? mode;
   // Not running: the aliases it was given (create's NetworkingConfig, or network connect).
@@ -462,8 +463,7 @@ function matchesFilters(c: ContainerRecord, filters: Map<string, string[]>, ance
 /** The names and id a container's network answers to in a `network` filter. */
 function networkNames(c: ContainerRecord): string[] {
   if (c.network) return [c.network.networkName, c.network.networkId];
-  const mode = c.hostConfig.NetworkMode;
-  return [!mode || mode === 'default' ? 'bridge' : mode];
+  return [networkName(c.hostConfig.NetworkMode)];
 }
 
 /** docker's `<port>[/<proto>]` or `<start>-<end>[/<proto>]` against one port. */
