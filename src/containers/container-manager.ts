@@ -16,7 +16,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { Conflict, Forbidden, InvalidArgument, NotFound, NotImplemented, NotModified, Unavailable, isBerthError } from '../errors/errors.js';
+import { Conflict, Forbidden, InvalidArgument, NotFound, NotModified, Unavailable, isBerthError } from '../errors/errors.js';
 import type { EventBus } from '../daemon/events.js';
 import type { Logger } from '../daemon/logger.js';
 import type { ImageStore } from '../images/image-store.js';
@@ -30,7 +30,7 @@ import { Runc } from '../runtime/runc.js';
 import { connectAttach, controlShim, launchShim, readExit, readShimPid } from '../runtime/shim.js';
 import { mountAll, unmountAll } from '../snapshots/overlay-snapshotter.js';
 import { bridge, type AttachOptions } from './attach.js';
-import { ContainerNetwork } from './container-network.js';
+import { ContainerNetwork, endpointsConfig, networkName } from './container-network.js';
 import { resolveMounts, volumeBinds, type VolumeMount } from './container-volumes.js';
 import { hostsFile, writeContainerFiles } from './container-files.js';
 import { isAlive } from '../util/process.js';
@@ -262,7 +262,7 @@ export class ContainerManager {
       await mountAll(await this.#images.snapshots.mounts(id), rootfs);
       const connection = await this.network.connect(record);
       await this.#update(id, (c) => {
-        if (connection.endpoint) c.network = connection.endpoint;
+        if (connection.endpoints?.length) c.endpoints = connection.endpoints;
         if (connection.ports) c.ports = connection.ports;
       });
       const files = this.filePaths(id);
@@ -270,7 +270,7 @@ export class ContainerManager {
         files,
         record.config.Hostname ?? id.slice(0, 12),
         record.hostConfig,
-        connection.endpoint?.ipAddress,
+        connection.endpoints?.[0]?.ipAddress,
         this.network.peerLines(this.get(id), this.all()),
       );
       const mounts = record.mounts;
@@ -330,7 +330,7 @@ export class ContainerManager {
         if (!fromRestartPolicy) c.manuallyStopped = false;
       });
       this.#events.publish('container', 'start', id, { image: record.image, name: record.name.slice(1) });
-      await this.#refreshPeers(connection.endpoint?.networkId);
+      await this.#refreshPeers((connection.endpoints ?? []).map((e) => e.networkId));
     } catch (err) {
       this.#starting.delete(id);
       await this.#cleanupFailedStart(id, err);
@@ -362,26 +362,30 @@ export class ContainerManager {
     if (this.get(id).hostConfig.AutoRemove) setImmediate(() => this.#autoRemove(id));
   }
 
-  /** Takes the container off its network (ports, address, namespace); the record forgets both. */
+  /** Takes the container off its networks (ports, addresses, namespace); the record forgets them. */
   async #disconnect(id: string): Promise<void> {
     const record = this.get(id);
     await this.network.disconnect(record).catch((err: unknown) => this.#log.warn('network disconnect failed', { id, error: String(err) }));
-    if (record.network || record.ports) {
+    if (record.endpoints || record.ports) {
       await this.#update(id, (c) => {
-        delete c.network;
+        delete c.endpoints;
         delete c.ports;
       }).catch(() => undefined);
-      await this.#refreshPeers(record.network?.networkId);
+      await this.#refreshPeers((record.endpoints ?? []).map((e) => e.networkId));
     }
   }
 
-  /** Rewrites the /etc/hosts of the running containers on network `networkId` (in place: it is bind-mounted). */
-  async #refreshPeers(networkId: string | undefined): Promise<void> {
-    if (!networkId) return;
+  /**
+   * Rewrites the /etc/hosts of the running containers on networks `networkIds`, and of
+   * `also` (in place: the file is bind-mounted), so each names its current peers.
+   */
+  async #refreshPeers(networkIds: string[], also?: string): Promise<void> {
     const all = this.all();
-    for (const c of this.network.endpointsOn(networkId, all)) {
-      if (c.network?.networkName === 'bridge') return;
-      const hosts = hostsFile(c.config.Hostname ?? c.id.slice(0, 12), c.hostConfig.ExtraHosts ?? [], c.network?.ipAddress, this.network.peerLines(c, all));
+    const ids = new Set(networkIds);
+    for (const c of all) {
+      const mine = c.endpoints ?? [];
+      if (!c.state.Running || (c.id !== also && !mine.some((e) => ids.has(e.networkId) && e.networkName !== 'bridge'))) continue;
+      const hosts = hostsFile(c.config.Hostname ?? c.id.slice(0, 12), c.hostConfig.ExtraHosts ?? [], mine[0]?.ipAddress, this.network.peerLines(c, all));
       await writeFile(this.filePaths(c.id).hosts, hosts).catch((err: unknown) => this.#log.warn('hosts file not updated', { id: c.id, error: String(err) }));
     }
   }
@@ -645,45 +649,80 @@ export class ContainerManager {
   // ---- networks ----
 
   /**
-   * `docker network connect` for a container that is not running: `network` becomes its
-   * network, with `endpoint` (aliases) as its settings there. berth gives a container one
-   * network; a running container, or a second network, is refused with a clear error.
+   * `docker network connect`: a running container gets an interface on `network` now (the
+   * next ethN); a stopped one is on it from its next start. `endpoint` holds its settings
+   * there (aliases). A container on `none` moves to `network`.
    */
-  connectNetwork(idOrName: string, network: NetworkRecord, endpoint: Record<string, unknown> = {}): Promise<void> {
+  connectNetwork(idOrName: string, network: NetworkRecord, endpoint: { Aliases?: string[] | null } = {}): Promise<void> {
     const record = this.get(idOrName);
     return this.#locked(record.id, async () => {
       const c = this.get(record.id);
-      const current = this.network.networkOf(c.hostConfig.NetworkMode)?.name;
-      if (c.state.Running) {
-        if (current === network.name) throw new Forbidden(`endpoint with name ${c.name.slice(1)} already exists in network ${network.name}`);
-        throw new NotImplemented(`container ${c.name.slice(1)} is running: berth connects a container to its network when it starts (connect it while it is stopped)`);
-      }
-      if (current && current !== 'none' && current !== 'bridge' && current !== network.name) {
-        throw new NotImplemented(`container ${c.name.slice(1)} is on network ${current}: berth gives a container one network (disconnect it first)`);
-      }
       if (network.driver === 'host' || network.driver === 'null') throw new Forbidden(`container cannot be connected to the ${network.name} network`);
-      await this.#update(c.id, (rec) => {
-        rec.hostConfig.NetworkMode = network.name;
-        rec.networkingConfig = { EndpointsConfig: { [network.name]: endpoint } };
-      });
+      const already = c.state.Running ? (c.endpoints ?? []).some((e) => e.networkId === network.id) : this.#wantedNetworks(c).some((n) => n.id === network.id);
+      if (already) throw new Forbidden(`endpoint with name ${c.name.slice(1)} already exists in network ${network.name}`);
+      if (c.state.Running) {
+        const attached = await this.network.attachRunning(c, network, [...new Set(endpoint.Aliases ?? [])]);
+        await this.#update(c.id, (rec) => {
+          rec.endpoints = [...(rec.endpoints ?? []), attached];
+          rec.networkingConfig = { EndpointsConfig: { ...endpointsConfig(rec), [network.name]: endpoint } };
+        });
+        await this.#refreshPeers([network.id], c.id);
+      } else {
+        await this.#update(c.id, (rec) => {
+          const onNone = this.network.networks.find(networkName(rec.hostConfig.NetworkMode))?.driver === 'null';
+          if (onNone) {
+            rec.hostConfig.NetworkMode = network.name;
+            rec.networkingConfig = { EndpointsConfig: { [network.name]: endpoint } };
+          } else {
+            rec.networkingConfig = { EndpointsConfig: { ...endpointsConfig(rec), [network.name]: endpoint } };
+          }
+        });
+      }
       this.#events.publish('network', 'connect', network.id, { container: c.id, name: network.name, type: network.driver });
     });
   }
 
-  /** `docker network disconnect` of a container that is not running: it is left with no network (as `none`). */
+  /**
+   * `docker network disconnect`: a running container loses its interface on `network` now; a
+   * stopped one is not on it at its next start. Off the network its NetworkMode named, it is
+   * left on `none` (and on the others it was connected to).
+   */
   disconnectNetwork(idOrName: string, network: NetworkRecord): Promise<void> {
     const record = this.get(idOrName);
     return this.#locked(record.id, async () => {
       const c = this.get(record.id);
-      const current = this.network.networkOf(c.hostConfig.NetworkMode)?.name;
-      if (current !== network.name) throw new Forbidden(`container ${c.id} is not connected to network ${network.name}`);
-      if (c.state.Running) throw new NotImplemented(`container ${c.name.slice(1)} is running: berth takes a container off its network when it stops`);
+      const mode = c.hostConfig.NetworkMode;
+      if (mode === 'host' || mode?.startsWith('container:')) {
+        throw new Forbidden('container sharing network namespace with another container or host cannot be disconnected from any network');
+      }
+      const endpoint = c.state.Running ? (c.endpoints ?? []).find((e) => e.networkId === network.id) : undefined;
+      const connected = c.state.Running ? endpoint !== undefined : this.#wantedNetworks(c).some((n) => n.id === network.id);
+      if (!connected) throw new Forbidden(`container ${c.id} is not connected to network ${network.name}`);
+      if (endpoint) {
+        if (endpoint === c.endpoints![0] && c.ports) await this.#paths.ports.unpublish(c.id);
+        await this.network.networks.detach(c.id, endpoint);
+      }
       await this.#update(c.id, (rec) => {
-        rec.hostConfig.NetworkMode = 'none';
-        delete rec.networkingConfig;
+        if (endpoint) rec.endpoints = (rec.endpoints ?? []).filter((e) => e.networkId !== network.id);
+        if (endpoint === c.endpoints?.[0]) delete rec.ports;
+        const config = { ...endpointsConfig(rec) };
+        delete config[network.name];
+        delete config[network.id];
+        rec.networkingConfig = { EndpointsConfig: config };
+        if (this.network.networks.find(networkName(rec.hostConfig.NetworkMode))?.id === network.id) rec.hostConfig.NetworkMode = 'none';
       });
+      if (endpoint) await this.#refreshPeers([network.id], c.id);
       this.#events.publish('network', 'disconnect', network.id, { container: c.id, name: network.name, type: network.driver });
     });
+  }
+
+  /** The networks a container is on from its next start; [] when its NetworkMode's network is gone. */
+  #wantedNetworks(c: ContainerRecord): NetworkRecord[] {
+    try {
+      return this.network.wanted(c);
+    } catch {
+      return [];
+    }
   }
 
   // ---- wait ----

@@ -4,7 +4,7 @@
  * container's namespace). Connects a container as it starts (namespace, address, published
  * ports) and disconnects it when it exits.
  */
-import { Conflict, InvalidArgument, NotFound } from '../errors/errors.js';
+import { Conflict, Forbidden, InvalidArgument, NotFound } from '../errors/errors.js';
 import type { Endpoint, NetworkManager, NetworkRecord } from '../network/network-manager.js';
 import { parsePortKey, type PortMap, type PortProxy } from '../network/port-proxy.js';
 import type { HostConfig } from '../runtime/oci-spec.js';
@@ -14,7 +14,8 @@ import type { ContainerRecord } from './container.js';
 export interface Connection {
   /** The namespace the container joins, or 'host'. */
   netns: string | 'host';
-  endpoint?: Endpoint;
+  /** One per bridge network, the first (eth0) first. */
+  endpoints?: Endpoint[];
   ports?: PortMap;
 }
 
@@ -62,7 +63,23 @@ export class ContainerNetwork {
   }
 
   /**
-   * The container's namespace, address and published ports, made before its process starts.
+   * The networks a container is to be on when it starts: the one its NetworkMode names, then
+   * those its NetworkingConfig (create, or `network connect` while it was stopped) adds.
+   */
+  wanted(record: ContainerRecord): NetworkRecord[] {
+    const primary = this.networkOf(record.hostConfig.NetworkMode);
+    const out: NetworkRecord[] = primary ? [primary] : [];
+    for (const key of Object.keys(endpointsConfig(record))) {
+      const n = this.networks.find(key);
+      if (n && n.driver === 'bridge' && !out.some((o) => o.id === n.id)) out.push(n);
+    }
+    return out;
+  }
+
+  /**
+   * The container's namespace, addresses and published ports, made before its process
+   * starts: an interface on each of its bridge networks (eth0, eth1, …; the default route
+   * through the first), its ports published on the first's address.
    */
   async connect(record: ContainerRecord): Promise<Connection> {
     const mode = record.hostConfig.NetworkMode;
@@ -72,61 +89,90 @@ export class ContainerNetwork {
       if (other.hostConfig.NetworkMode === 'host') return { netns: 'host' };
       return { netns: this.networks.netnsPath(other.id) };
     }
-    const network = this.networkOf(mode)!;
-    if (network.driver === 'host') return { netns: 'host' };
-    const aliases = endpointAliases(record, network);
-    const endpoint = await this.networks.attach(record.id, network, aliases);
-    const connection: Connection = { netns: this.networks.netnsPath(record.id), endpoint };
+    const networks = this.wanted(record);
+    if (networks[0]?.driver === 'host') return { netns: 'host' };
+    const netns = await this.networks.createNamespace(record.id);
+    const connection: Connection = { netns, endpoints: [] };
     try {
+      for (const network of networks.filter((n) => n.driver === 'bridge')) {
+        const ifName = `eth${connection.endpoints!.length}`;
+        const aliases = endpointAliases(record, network);
+        connection.endpoints!.push(await this.networks.attach(record.id, network, { ifName, defaultRoute: ifName === 'eth0', aliases }));
+      }
       const wanted = portsToPublish(record);
-      if (endpoint.ipAddress && Object.keys(wanted).length > 0) connection.ports = await this.#ports.publish(record.id, endpoint.ipAddress, wanted);
+      const address = connection.endpoints![0]?.ipAddress;
+      if (address && Object.keys(wanted).length > 0) connection.ports = await this.#ports.publish(record.id, address, wanted);
       else if (Object.keys(wanted).length > 0) connection.ports = wanted;
     } catch (err) {
-      await this.networks.detach(record.id, network).catch(() => undefined);
+      for (const e of connection.endpoints!) await this.networks.detach(record.id, e).catch(() => undefined);
+      await this.networks.removeNamespace(record.id).catch(() => undefined);
       throw err;
     }
     return connection;
   }
 
-  /** Undoes connect(): ports unbound, address given back, namespace removed. Safe to repeat. */
+  /** Undoes connect(): ports unbound, addresses given back, namespace removed. Safe to repeat. */
   async disconnect(record: ContainerRecord): Promise<void> {
     await this.#ports.unpublish(record.id);
     const mode = record.hostConfig.NetworkMode;
     if (mode?.startsWith('container:') || mode === 'host') return;
-    const network = record.network ? this.networks.find(record.network.networkId) : this.networks.find(networkName(mode));
-    await this.networks.detach(record.id, network);
+    for (const e of record.endpoints ?? []) await this.networks.detach(record.id, e);
+    await this.networks.removeNamespace(record.id);
+  }
+
+  /** Puts a running container on one more network, as the next interface. */
+  async attachRunning(record: ContainerRecord, network: NetworkRecord, aliases: string[]): Promise<Endpoint> {
+    const mode = record.hostConfig.NetworkMode;
+    if (mode === 'host' || mode?.startsWith('container:')) {
+      throw new Forbidden('container sharing network namespace with another container or host cannot be connected to any other network');
+    }
+    const used = new Set((record.endpoints ?? []).map((e) => e.ifName));
+    let n = 0;
+    while (used.has(`eth${n}`)) n++;
+    return this.networks.attach(record.id, network, { ifName: `eth${n}`, defaultRoute: (record.endpoints ?? []).length === 0, aliases });
   }
 
   /** After a daemon restart: binds a running container's published ports again. */
   async restore(record: ContainerRecord): Promise<void> {
-    if (!record.network?.ipAddress || !record.ports) return;
-    await this.#ports.publish(record.id, record.network.ipAddress, record.ports);
+    const address = record.endpoints?.[0]?.ipAddress;
+    if (!address || !record.ports) return;
+    await this.#ports.publish(record.id, address, record.ports);
   }
 
   /**
-   * What a container on a network of the user's finds in /etc/hosts besides itself: each other
-   * running container on it, by name, aliases and short id (docker answers these names from
+   * What a container on networks of the user's finds in /etc/hosts besides itself: each other
+   * running container on them, by name, aliases and short id (docker answers these names from
    * its embedded DNS server; on the default bridge, as in docker, containers see no names).
    */
   peerLines(record: ContainerRecord, all: ContainerRecord[]): string[] {
-    const endpoint = record.network;
-    if (!endpoint || endpoint.networkName === 'bridge') return [];
-    return this.endpointsOn(endpoint.networkId, all)
-      .filter((c) => c.id !== record.id && c.network?.ipAddress)
-      .map((c) => `${c.network!.ipAddress}\t${[c.name.slice(1), ...(c.network!.aliases ?? []), c.id.slice(0, 12)].join(' ')}`);
+    const lines: string[] = [];
+    for (const endpoint of record.endpoints ?? []) {
+      if (endpoint.networkName === 'bridge') continue;
+      for (const c of this.endpointsOn(endpoint.networkId, all)) {
+        const theirs = c.endpoints!.find((e) => e.networkId === endpoint.networkId)!;
+        if (c.id === record.id || !theirs.ipAddress) continue;
+        lines.push(`${theirs.ipAddress}\t${[c.name.slice(1), ...(theirs.aliases ?? []), c.id.slice(0, 12)].join(' ')}`);
+      }
+    }
+    return lines;
   }
 
-  /** The containers on network `id` now (docker's active endpoints). */
+  /** The running containers on network `id` (docker's active endpoints). */
   endpointsOn(id: string, all: ContainerRecord[]): ContainerRecord[] {
-    return all.filter((c) => c.state.Running && c.network?.networkId === id);
+    return all.filter((c) => c.state.Running && c.endpoints?.some((e) => e.networkId === id));
   }
+}
+
+/** NetworkingConfig.EndpointsConfig: network name or id -> its settings. */
+export function endpointsConfig(record: ContainerRecord): Record<string, { Aliases?: string[] | null }> {
+  return (record.networkingConfig as { EndpointsConfig?: Record<string, { Aliases?: string[] | null }> } | undefined)?.EndpointsConfig ?? {};
 }
 
 /** Docker's aliases on a user network: what NetworkingConfig names, and the short id. */
 function endpointAliases(record: ContainerRecord, network: NetworkRecord): string[] {
-  const config = record.networkingConfig as { EndpointsConfig?: Record<string, { Aliases?: string[] | null }> } | undefined;
-  const configured = config?.EndpointsConfig?.[network.name]?.Aliases ?? config?.EndpointsConfig?.[network.id]?.Aliases ?? [];
-  return [...new Set([...(configured ?? [])])];
+  const config = endpointsConfig(record);
+  const configured = config[network.name]?.Aliases ?? config[network.id]?.Aliases ?? [];
+  return [...new Set(configured)];
 }
 
 /** -p bindings, and with -P every exposed port not bound by -p, on an ephemeral host port. */

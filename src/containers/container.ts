@@ -44,8 +44,8 @@ export interface ContainerRecord {
   manuallyStopped: boolean;
   /** The pid of the shim that holds the running container. */
   shimPid?: number;
-  /** While it runs: its place on its network, and the ports published for it. */
-  network?: Endpoint;
+  /** While it runs: its places on its networks (eth0's first), and the ports published for it. */
+  endpoints?: Endpoint[];
   ports?: PortMap;
   /** Its volumes, binds and tmpfs mounts, decided at create. */
   mounts?: ResolvedMounts;

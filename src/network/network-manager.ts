@@ -46,6 +46,8 @@ export interface Endpoint {
   networkId: string;
   networkName: string;
   endpointId: string;
+  /** The container's interface on the network: eth0 for its first. */
+  ifName?: string;
   /** Bridge networks only. */
   ipAddress?: string;
   prefixLen?: number;
@@ -212,44 +214,58 @@ export class NetworkManager {
   }
 
   /**
-   * Makes container `id`'s network namespace and, on a bridge network, its interface and
-   * address. For `none`, a namespace with only lo. Undone by detach().
+   * Makes container `id`'s network namespace, with lo up (all `none` gets). Undone by
+   * removeNamespace().
    */
-  async attach(id: string, network: NetworkRecord, aliases: string[] = []): Promise<Endpoint> {
+  async createNamespace(id: string): Promise<string> {
     const netns = this.netnsPath(id);
     await removeNetns(netns).catch(() => undefined);
     await createNetns(netns);
-    const endpoint: Endpoint = { networkId: network.id, networkName: network.name, endpointId: randomBytes(32).toString('hex') };
-    if (aliases.length) endpoint.aliases = aliases;
     try {
-      const loopback = runPlugin({ command: 'ADD', containerId: id, netns, ifName: 'lo', config: { type: 'loopback', name: 'lo' } });
-      if (network.driver === 'bridge') {
-        const [result] = await Promise.all([
-          runPlugin({ command: 'ADD', containerId: id, netns, ifName: 'eth0', config: this.#bridgeConfig(network) }),
-          loopback,
-        ]);
-        Object.assign(endpoint, addressOf(result));
-        await this.#setGateway(network);
-      } else {
-        await loopback;
-      }
-      return endpoint;
+      await runPlugin({ command: 'ADD', containerId: id, netns, ifName: 'lo', config: { type: 'loopback', name: 'lo' } });
     } catch (err) {
-      await this.detach(id, network).catch(() => undefined);
+      await removeNetns(netns).catch(() => undefined);
       throw err;
     }
+    return netns;
   }
 
-  /** Gives back the address and removes the namespace; safe to call twice. */
-  async detach(id: string, network: NetworkRecord | undefined): Promise<void> {
-    const netns = this.netnsPath(id);
-    if (network?.driver === 'bridge') {
-      await runPlugin({ command: 'DEL', containerId: id, netns, ifName: 'eth0', config: this.#bridgeConfig(network) }).catch(async () => {
-        // The namespace may be gone already: DEL without it still frees the address.
-        await runPlugin({ command: 'DEL', containerId: id, netns: '', ifName: 'eth0', config: this.#bridgeConfig(network) }).catch(() => undefined);
-      });
+  /** Removes container `id`'s namespace (its interfaces go with it); safe to call twice. */
+  async removeNamespace(id: string): Promise<void> {
+    await removeNetns(this.netnsPath(id));
+  }
+
+  /**
+   * Puts container `id` (its namespace made) on bridge network `network` as interface
+   * `ifName`, with an address from the network; the default route goes through the network
+   * given `defaultRoute` (a container's first). Undone by detach().
+   */
+  async attach(id: string, network: NetworkRecord, opts: { ifName: string; defaultRoute: boolean; aliases?: string[] }): Promise<Endpoint> {
+    if (network.driver !== 'bridge') throw new Forbidden(`container cannot be connected to the ${network.name} network`);
+    const endpoint: Endpoint = { networkId: network.id, networkName: network.name, endpointId: randomBytes(32).toString('hex'), ifName: opts.ifName };
+    if (opts.aliases?.length) endpoint.aliases = opts.aliases;
+    const config = this.#bridgeConfig(network, opts.defaultRoute);
+    const result = await runPlugin({ command: 'ADD', containerId: id, netns: this.netnsPath(id), ifName: opts.ifName, config });
+    try {
+      Object.assign(endpoint, addressOf(result));
+      await this.#setGateway(network);
+    } catch (err) {
+      await this.detach(id, endpoint).catch(() => undefined);
+      throw err;
     }
-    await removeNetns(netns);
+    return endpoint;
+  }
+
+  /** Takes container `id` off an endpoint's network and gives its address back; safe to call twice. */
+  async detach(id: string, endpoint: Endpoint): Promise<void> {
+    const network = this.#networks.get(endpoint.networkId);
+    if (!network || network.driver !== 'bridge') return;
+    const config = this.#bridgeConfig(network, false);
+    const ifName = endpoint.ifName ?? 'eth0';
+    await runPlugin({ command: 'DEL', containerId: id, netns: this.netnsPath(id), ifName, config }).catch(async () => {
+      // The namespace may be gone already: DEL without it still frees the address.
+      await runPlugin({ command: 'DEL', containerId: id, netns: '', ifName, config }).catch(() => undefined);
+    });
   }
 
   /**
@@ -275,7 +291,7 @@ export class NetworkManager {
     return released;
   }
 
-  #bridgeConfig(network: NetworkRecord): Record<string, unknown> & { type: string; name: string } {
+  #bridgeConfig(network: NetworkRecord, defaultRoute: boolean): Record<string, unknown> & { type: string; name: string } {
     return {
       type: 'bridge',
       name: network.id,
@@ -286,7 +302,7 @@ export class NetworkManager {
       ipam: {
         type: 'host-local',
         ranges: [[{ subnet: network.subnet, gateway: network.gateway }]],
-        routes: network.internal ? [] : [{ dst: '0.0.0.0/0' }],
+        routes: network.internal || !defaultRoute ? [] : [{ dst: '0.0.0.0/0' }],
         dataDir: this.#ipamDir,
       },
     };

@@ -347,11 +347,29 @@ describe('berth network', { skip: !hasDocker }, () => {
       await sameAsDocker(['network', 'connect', 'side', 'nope']);
       await sameAsDocker(['network', 'disconnect', '-f', 'nope', 'stopped']);
       await sameAsDocker(['network', 'connect', '--driver-opt', 'bad', 'side', 'stopped']);
-      // berth gives a container one network, fixed while it runs.
-      const refused = await sameAsDocker(['network', 'connect', 'side', 'running']);
-      assert.equal(refused.code, 1);
-      assert.match(refused.stderr, /^Error response from daemon: container running is running/);
-      await sameAsDocker(['network', 'disconnect', 'busy', 'running']);
+    });
+
+    it('connects and disconnects a running container', async () => {
+      const off = async () => {
+        await fixture.daemon.docker(['network', 'disconnect', 'side', 'running']);
+      };
+      const on = async () => {
+        await off();
+        await docker('network', 'connect', 'side', 'running');
+      };
+      assert.deepEqual(await sameAsDockerFrom(off, ['network', 'connect', 'side', 'running']), { code: 0, stdout: '', stderr: '' });
+      assert.match(await networksOf('running'), /\bside\b/);
+      const again = await sameAsDocker(['network', 'connect', 'side', 'running']);
+      assert.match(again.stderr, /endpoint with name running already exists in network side/);
+      assert.deepEqual(await sameAsDockerFrom(on, ['network', 'disconnect', 'side', 'running']), { code: 0, stdout: '', stderr: '' });
+      assert.doesNotMatch(await networksOf('running'), /\bside\b/);
+      // Off the network it started on, and back.
+      const onBusy = async () => {
+        await fixture.daemon.docker(['network', 'connect', 'busy', 'running']);
+      };
+      assert.deepEqual(await sameAsDockerFrom(onBusy, ['network', 'disconnect', 'busy', 'running']), { code: 0, stdout: '', stderr: '' });
+      await onBusy();
+      assert.match(await networksOf('running'), /\bbusy\b/);
     });
   });
 });

@@ -153,6 +153,44 @@ describe('docker CLI against berthd: networks', () => {
     assert.deepEqual((await ok('network', 'ls', '--format', '{{.Name}}')).trim().split('\n').sort(), ['bridge', 'host', 'none']);
   });
 
+  it('a container on two networks: connect and disconnect while it runs, and before it starts', async () => {
+    await ok('network', 'create', 'front');
+    await ok('network', 'create', 'back');
+    try {
+      await ok('run', '-d', '--name', 'app', '--network', 'front', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc');
+      await ok('network', 'connect', '--alias', 'api', 'back', 'app');
+      const links = await ok('exec', 'app', 'sh', '-c', 'ip -4 -o addr show | grep eth; ip route | grep default');
+      const backSubnet = (await ok('network', 'inspect', '-f', '{{range .IPAM.Config}}{{.Subnet}}{{end}}', 'back')).trim();
+      const backPrefix = backSubnet.split('.').slice(0, 2).join('\\.');
+      assert.match(links, /eth0\s+inet /);
+      assert.match(links, new RegExp(`eth1\\s+inet ${backPrefix}\\.`));
+      assert.equal(links.match(/^default/gm)?.length, 1, 'one default route, through the first network');
+      const hostname = (await ok('inspect', '-f', '{{.Config.Hostname}}', 'app')).trim();
+      assert.equal((await ok('run', '--rm', '--network', 'back', 'busybox', 'wget', '-q', '-O', '-', 'http://api/hostname')).trim(), hostname);
+      const nets = (await ok('inspect', '-f', '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}', 'app')).trim().split(' ').sort();
+      assert.deepEqual(nets, ['back', 'front']);
+      assert.equal((await ok('network', 'inspect', '-f', '{{range .Containers}}{{.Name}}{{end}}', 'back')).trim(), 'app');
+
+      await ok('network', 'disconnect', 'back', 'app');
+      assert.doesNotMatch(await ok('exec', 'app', 'ip', '-o', 'link'), /eth1/);
+      const gone = await docker('run', '--rm', '--network', 'back', 'busybox', 'wget', '-q', '-T', '2', '-O', '-', 'http://api/hostname');
+      assert.notEqual(gone.code, 0, 'app is no longer found on back');
+      const notOn = await docker('network', 'disconnect', 'back', 'app');
+      assert.match(notOn.stderr, /is not connected to network back/);
+
+      // Before it starts: on both from its first start.
+      await ok('create', '--name', 'later', '--network', 'front', 'busybox', 'sh', '-c', 'ip -o link | grep -c eth');
+      await ok('network', 'connect', 'back', 'later');
+      const dup = await docker('network', 'connect', 'back', 'later');
+      assert.match(dup.stderr, /endpoint with name later already exists in network back/);
+      await ok('start', '-a', 'later');
+      assert.equal((await ok('logs', 'later')).trim(), '2');
+    } finally {
+      await docker('rm', '-f', 'app', 'later');
+      await docker('network', 'rm', 'front', 'back');
+    }
+  });
+
   it('--network none has only lo; --network host has the host\'s interfaces; a missing network is refused', async () => {
     const none = await ok('run', '--rm', '--network', 'none', 'busybox', 'ip', '-o', 'link');
     assert.deepEqual(none.trim().split('\n').map((l) => l.split(':')[1]!.trim()), ['lo']);

@@ -8,7 +8,8 @@ import { containerStatus } from '../../util/units.js';
 import { InvalidArgument, NotModified } from '../../errors/errors.js';
 import { parseDetachKeys } from '../../containers/attach.js';
 import type { ContainerRecord } from '../../containers/container.js';
-import { networkName } from '../../containers/container-network.js';
+import { endpointsConfig, networkName } from '../../containers/container-network.js';
+import type { Endpoint } from '../../network/network-manager.js';
 import type { CreateRequest, WaitCondition } from '../../containers/container-manager.js';
 import { formatLogLine, readLogs } from '../../containers/log-reader.js';
 import { frame, StdStream } from '../../containers/stdcopy.js';
@@ -298,16 +299,18 @@ function summary(daemon: Daemon, c: ContainerRecord): Record<string, unknown> {
   };
 }
 
+/**
+ * docker's NetworkSettings.Networks: an entry per network the container is on (running) or
+ * will be on (stopped: its NetworkMode's network and those NetworkingConfig adds).
+ */
 function networks(daemon: Daemon, c: ContainerRecord): Record<string, unknown> {
-  const mode = networkName(c.hostConfig.NetworkMode);
-  const e = c.network;
-  const name = e?.networkName ?? daemon.containers.network.networks.find(mode)?.name ?? mode;
-  // Not running: the aliases it was given (create's NetworkingConfig, or network connect).
-  const configured = (c.networkingConfig as { EndpointsConfig?: Record<string, { Aliases?: string[] | null }> } | undefined)?.EndpointsConfig?.[name]?.Aliases;
-  const aliases = e ? e.aliases : configured ?? undefined;
-  const networkId = e?.networkId ?? daemon.containers.network.networks.find(mode)?.id ?? '';
-  return {
-    [name]: {
+  const manager = daemon.containers.network.networks;
+  const configs = endpointsConfig(c);
+  const out: Record<string, unknown> = {};
+  const entry = (name: string, networkId: string, e: Endpoint | undefined) => {
+    // Not running: the aliases it was given (create's NetworkingConfig, or network connect).
+    const aliases = e ? e.aliases : (configs[name]?.Aliases ?? configs[networkId]?.Aliases ?? undefined);
+    out[name] = {
       IPAMConfig: null,
       Links: null,
       Aliases: aliases?.length ? aliases : null,
@@ -322,8 +325,20 @@ function networks(daemon: Daemon, c: ContainerRecord): Record<string, unknown> {
       GlobalIPv6PrefixLen: 0,
       DriverOpts: null,
       DNSNames: e && name !== 'bridge' ? [c.name.slice(1), c.id.slice(0, 12), ...(e.aliases ?? [])] : null,
-    },
+    };
   };
+  if (c.state.Running && c.endpoints?.length) {
+    for (const e of c.endpoints) entry(e.networkName, e.networkId, e);
+    return out;
+  }
+  const mode = networkName(c.hostConfig.NetworkMode);
+  const primary = mode.startsWith('container:') ? undefined : manager.find(mode);
+  if (!primary || primary.driver !== 'null' || Object.keys(configs).length === 0) entry(primary?.name ?? mode, primary?.id ?? '', undefined);
+  for (const key of Object.keys(configs)) {
+    const n = manager.find(key);
+    if (n && n.id !== primary?.id && !(n.name in out)) entry(n.name, n.id, undefined);
+  }
+  return out;
 }
 
 /** docker's Mounts: the container's volumes and host binds. */
@@ -363,6 +378,7 @@ function portRows(c: ContainerRecord): Array<{ IP?: string; PrivatePort: number;
 
 export function inspect(daemon: Daemon, c: ContainerRecord): Record<string, unknown> {
   const { path, args } = command(c);
+  const onBridge = c.endpoints?.find((e) => e.networkName === 'bridge');
   const containers = daemon.containers;
   const files = containers.filePaths(c.id);
   let upper = '';
@@ -404,13 +420,14 @@ export function inspect(daemon: Daemon, c: ContainerRecord): Record<string, unkn
     Config: { ...CONFIG_DEFAULTS, ...c.config },
     NetworkSettings: {
       Bridge: '',
-      SandboxID: c.network?.endpointId ?? '',
-      SandboxKey: c.state.Running && c.network ? containers.network.networks.netnsPath(c.id) : '',
+      SandboxID: c.endpoints?.[0]?.endpointId ?? '',
+      SandboxKey: c.state.Running && c.endpoints ? containers.network.networks.netnsPath(c.id) : '',
       Ports: portMap(c),
-      Gateway: c.network?.gateway ?? '',
-      IPAddress: c.network?.ipAddress ?? '',
-      IPPrefixLen: c.network?.prefixLen ?? 0,
-      MacAddress: c.network?.macAddress ?? '',
+      // As docker: these (deprecated) fields tell of the default bridge only.
+      Gateway: onBridge?.gateway ?? '',
+      IPAddress: onBridge?.ipAddress ?? '',
+      IPPrefixLen: onBridge?.prefixLen ?? 0,
+      MacAddress: onBridge?.macAddress ?? '',
       Networks: networks(daemon, c),
     },
   };
@@ -462,7 +479,7 @@ function matchesFilters(c: ContainerRecord, filters: Map<string, string[]>, ance
 
 /** The names and id a container's network answers to in a `network` filter. */
 function networkNames(c: ContainerRecord): string[] {
-  if (c.network) return [c.network.networkName, c.network.networkId];
+  if (c.endpoints?.length) return c.endpoints.flatMap((e) => [e.networkName, e.networkId]);
   return [networkName(c.hostConfig.NetworkMode)];
 }
 

@@ -1,4 +1,6 @@
 /** The network endpoints: list, inspect, create, remove, prune, connect and disconnect. */
+import type { ContainerRecord } from '../../containers/container.js';
+import { endpointsConfig } from '../../containers/container-network.js';
 import type { Daemon } from '../../daemon/daemon.js';
 import { InvalidArgument } from '../../errors/errors.js';
 import type { CreateNetworkRequest, NetworkRecord } from '../../network/network-manager.js';
@@ -52,7 +54,8 @@ export function networkRoutes(router: Router, daemon: Daemon): void {
       if (before !== undefined && Date.parse(n.created) >= before) continue;
       if (without && without.some((l) => labelsMatch(n.labels, [l]))) continue;
       // A network that any container names (running or not) stays, as in docker.
-      if (daemon.containers.all().some((c) => c.network?.networkId === n.id || c.hostConfig.NetworkMode === n.name || c.hostConfig.NetworkMode === n.id)) continue;
+      const named = (c: ContainerRecord) => c.hostConfig.NetworkMode === n.name || c.hostConfig.NetworkMode === n.id || n.name in endpointsConfig(c) || n.id in endpointsConfig(c);
+      if (daemon.containers.all().some((c) => c.endpoints?.some((e) => e.networkId === n.id) || named(c))) continue;
       await networks().remove(n.id, []);
       daemon.events.publish('network', 'destroy', n.id, { name: n.name, type: n.driver });
       deleted.push(n.name);
@@ -98,7 +101,7 @@ function networkJson(daemon: Daemon, n: NetworkRecord, withContainers: boolean):
   const containers: Record<string, unknown> = {};
   if (withContainers) {
     for (const c of daemon.containers.network.endpointsOn(n.id, daemon.containers.all())) {
-      const e = c.network!;
+      const e = c.endpoints!.find((x) => x.networkId === n.id)!;
       containers[c.id] = {
         Name: c.name.slice(1),
         EndpointID: e.endpointId,
