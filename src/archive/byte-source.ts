@@ -33,6 +33,9 @@ export class ByteSource {
     input.once('end', this.#onEnd);
     input.on('error', this.#onError);
     input.once('close', this.#onClose);
+    // An input that failed or closed before it was handed here sends no more events.
+    if (input.errored) this.#onError(input.errored);
+    else if (input.destroyed) this.#onClose();
   }
 
   #onData = (chunk: unknown): void => {

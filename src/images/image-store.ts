@@ -214,22 +214,29 @@ export class ImageStore {
    * Throws, keeping nothing, when the tar is bad or does not hash to `expectedDiffId`.
    */
   async extractLayer(input: Readable, expectedDiffId?: string): Promise<UnpackedLayer> {
+    // Listened to from here on: decompressStream takes the input's events at once.
+    const tar = await decompressStream(input);
+    const hash = createHash('sha256');
+    const hashed = tar.pipe(
+      new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          hash.update(chunk);
+          done(null, chunk);
+        },
+      }),
+    );
+    tar.on('error', (err) => hashed.destroy(err));
+    // A failure while the snapshot is prepared reaches the unpack through the stream (reading
+    // a failed stream throws its error); until then this keeps it from being an uncaught one.
+    hashed.on('error', () => undefined);
     const key = `extract-${randomUUID()}`;
-    // The snapshot first: no stream of the input may wait, unread and unheard, for an await.
-    await this.#snapshots.prepare(key);
-    let hashed: Readable | undefined;
     try {
-      const tar = await decompressStream(input);
-      const hash = createHash('sha256');
-      hashed = tar.pipe(
-        new Transform({
-          transform(chunk: Buffer, _enc, done) {
-            hash.update(chunk);
-            done(null, chunk);
-          },
-        }),
-      );
-      tar.on('error', (err) => hashed!.destroy(err));
+      await this.#snapshots.prepare(key);
+    } catch (err) {
+      hashed.destroy();
+      throw err;
+    }
+    try {
       const { size } = await applyLayer(this.#snapshots.upperDir(key), hashed);
       await drain(hashed);
       const diffId = `sha256:${hash.digest('hex')}`;
@@ -241,7 +248,7 @@ export class ImageStore {
       await this.#snapshots.remove(key).catch(() => undefined);
       throw err;
     } finally {
-      hashed?.destroy();
+      hashed.destroy();
     }
   }
 

@@ -178,3 +178,13 @@ test('an input that fails while being sniffed passes its error on', async () => 
   setImmediate(() => input.destroy(failure));
   await assert.rejects(decompressStream(input), /disk on fire/);
 });
+
+test('an input that failed or closed before it was handed over is refused at once, not waited on', async () => {
+  const failed = new PassThrough();
+  failed.on('error', () => undefined);
+  failed.destroy(new Error('the download broke'));
+  await assert.rejects(decompressStream(failed), /the download broke/);
+  const closed = new PassThrough();
+  closed.destroy();
+  await assert.rejects(decompressStream(closed), /was closed before its end/);
+});
