@@ -3,13 +3,14 @@
 // it, and a closed port) in front of a registry of any name, with the fallback to the registry.
 import * as assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { registryBaseUrl } from '../../src/registry/registry-client.js';
 import { RegistryConfig, normalizeMirror, validateInsecureRegistry } from '../../src/registry/registry-config.js';
-import { daemonMain, run, sleep } from '../helpers/berthd.js';
+import { daemonMain, removeBridges, run, sleep } from '../helpers/berthd.js';
 import { BUSYBOX_TAG, TestRegistry, freePort, skopeo } from './registries.js';
 
 describe('registry settings', () => {
@@ -52,6 +53,7 @@ describe('registry settings', () => {
 /** A berthd with flags of the test's own, in a temporary folder, stopped by its PID. */
 class FlaggedDaemon {
   readonly root = mkdtempSync(join(tmpdir(), 'berth-mirrors-'));
+  readonly bridge = `bm-${randomBytes(4).toString('hex')}`;
   #child: ChildProcess | undefined;
   log = '';
 
@@ -62,7 +64,9 @@ class FlaggedDaemon {
   }
 
   async start(flags: string[]): Promise<void> {
-    const child = spawn(process.execPath, [daemonMain, '--data-root', join(this.root, 'data'), '--exec-root', join(this.root, 'run'), ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [daemonMain, '--data-root', join(this.root, 'data'), '--exec-root', join(this.root, 'run'), '--bridge', this.bridge, ...flags], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.#child = child;
     child.stdout!.on('data', (c: Buffer) => (this.log += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (this.log += c.toString()));
@@ -85,6 +89,7 @@ class FlaggedDaemon {
       await exited;
     }
     spawnSync('bash', ['-c', `grep -o " ${this.root}[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l`], { timeout: 10_000 });
+    removeBridges(join(this.root, 'data'));
     rmSync(this.root, { recursive: true, force: true });
   }
 }
