@@ -70,6 +70,13 @@ describe('ps rows (docker ContainerContext)', () => {
     assert.deepEqual(Object.keys(JSON.parse(json) as object), ['Command', 'CreatedAt', 'ID', 'Image', 'Labels', 'LocalVolumes', 'Mounts', 'Names', 'Networks', 'Platform', 'Ports', 'RunningFor', 'Size', 'State', 'Status']);
   });
 
+  it("{{json .}} escapes <, > and & as docker's MarshalJSON does; json of one field does not", () => {
+    const ports = [{ IP: '0.0.0.0', PrivatePort: 80, PublicPort: 8080, Type: 'tcp' }];
+    const row = containerContext(new ContainerRow(summary({ Labels: { x: '<a&b>' }, Ports: ports }), true, now));
+    const out = renderTable('{{json .Labels}} {{json .}}', [row], {});
+    assert.match(out, /^"x=<a&b>" \{.*"Labels":"x=\\u003ca\\u0026b\\u003e".*"Ports":"0\.0\.0\.0:8080-\\u003e80\/tcp"/);
+  });
+
   it("renders docker's default table", () => {
     const out = renderTable('table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.Status}}\t{{.Names}}', [containerContext(new ContainerRow(summary(), true, now))], {
       ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', Status: 'STATUS', Names: 'NAMES',

@@ -149,6 +149,16 @@ describe('berth network', { skip: !hasDocker }, () => {
       });
     }
 
+    it("{{json .}} escapes <, > and & as docker's MarshalJSON does", async () => {
+      await docker('network', 'create', '--label', 'html=<a&b>', 'htmlnet');
+      try {
+        const r = await sameAsDocker(['network', 'ls', '-f', 'name=htmlnet', '--format', 'json']);
+        assert.match(r.stdout, /"Labels":"html=\\u003ca\\u0026b\\u003e"/);
+      } finally {
+        await removeNetworks('htmlnet');
+      }
+    });
+
     it('the alias list, and an id prefix filter', async () => {
       await sameAsDocker(['network', 'list']);
       const id = (await docker('network', 'inspect', '-f', '{{.Id}}', 'net9')).trim();

@@ -14,13 +14,13 @@ import { ExitError } from '../command.js';
  * not read, compile and run it on every call.
  */
 async function formatting() {
-  const [output, units, value, width] = await Promise.all([
+  const [output, units, table, width] = await Promise.all([
     import('../output.js'),
     import('../../util/units.js'),
-    import('../../util/go-value.js'),
+    import('../format/table.js'),
     import('../format/display-width.js'),
   ]);
-  return { ...output, ...units, asStruct: value.asStruct, ellipsis: width.ellipsis };
+  return { ...output, ...units, contextRow: table.contextRow, ellipsis: width.ellipsis };
 }
 
 type Formatting = Awaited<ReturnType<typeof formatting>>;
@@ -107,9 +107,9 @@ export const imagesCommand: Command = {
  * Size has 3 significant digits, the other sizes 4 (units.HumanSize), as in docker.
  */
 function imageRow(f: Formatting, image: ImageSummary, repo: string, tag: string, digest: string, noTrunc: boolean, now: number): Record<string, string> {
-  const { asStruct, humanSize, timeAgo } = f;
+  const { contextRow, humanSize, timeAgo } = f;
   const created = new Date(image.Created * 1000);
-  return asStruct(
+  return contextRow(
     {
       Containers: image.Containers < 0 ? 'N/A' : String(image.Containers),
       CreatedAt: goTime(created),
@@ -302,13 +302,13 @@ export const historyCommand: Command = {
     );
     const noTrunc = a.bool('no-trunc');
     const human = a.bool('human');
-    const { asStruct, ellipsis, formatList, humanSize, timeAgo, truncateId } = await formatting();
+    const { contextRow, ellipsis, formatList, humanSize, timeAgo, truncateId } = await formatting();
     const now = new Date();
     // As docker's historyContext: fields in Go map order for {{json .}}.
     const rows = history.map((h) => {
       const created = new Date(h.Created * 1000);
       const createdBy = h.CreatedBy.replace(/\t/g, ' ');
-      return asStruct(
+      return contextRow(
         {
           Comment: h.Comment,
           CreatedAt: rfc3339(created),

@@ -116,11 +116,11 @@ export const networkLsCommand: Command = {
       ctx.out(list.map((n) => `${trunc ? n.Id.slice(0, 12) : n.Id}\n`).join(''));
       return 0;
     }
-    const [{ renderTable, resolveFormat }, { goTimeString }] = await Promise.all([import('../format/table.js'), import('../../util/go-fmt.js')]);
+    const [{ contextRow, renderTable, resolveFormat }, { goTimeString }] = await Promise.all([import('../format/table.js'), import('../../util/go-fmt.js')]);
     // As docker's networkContext: its fields in alphabetical order, as its {{json .}} has them.
     const rows = list.map((n) => {
       const labels = n.Labels ?? {};
-      return asStruct(
+      return contextRow(
         {
           CreatedAt: goTimeString(new Date(n.Created)),
           Driver: n.Driver,

@@ -7,8 +7,7 @@ import { ExitError } from '../command.js';
 import { ellipsis } from '../format/display-width.js';
 import { quote } from '../../util/go-fmt.js';
 import { compileTemplate } from '../format/go-template.js';
-import { renderTable } from '../format/table.js';
-import { asStruct } from '../../util/go-value.js';
+import { contextRow, renderTable } from '../format/table.js';
 import { humanSize, timeAgo, truncateId } from '../../util/units.js';
 import { joinHostPort } from './containers.js';
 
@@ -225,7 +224,7 @@ export function containerContext(row: ContainerRow, lazySize = false): object {
   const fields: Record<string, unknown> = {};
   for (const k of CONTEXT_FIELDS) if (!(lazySize && k === 'Size')) fields[k] = row[k];
   fields['Label'] = (name: string) => row.Label(name);
-  const ctx = asStruct(fields, '*formatter.ContainerContext');
+  const ctx = contextRow(fields, '*formatter.ContainerContext');
   if (lazySize) Object.defineProperty(ctx, 'Size', { get: () => row.Size, enumerable: true });
   return ctx;
 }

@@ -9,8 +9,7 @@ import { ApiError } from '../../client/engine-client.js';
 import { parseArgs } from '../args.js';
 import type { CliContext, Command } from '../command.js';
 import { ExitError } from '../command.js';
-import { asStruct } from '../../util/go-value.js';
-import { renderTable } from '../format/table.js';
+import { contextRow, renderTable } from '../format/table.js';
 import { bytesSize, humanSize, truncateId } from '../../util/units.js';
 import { onOutputClosed, SIGPIPE_STATUS } from '../terminal.js';
 import { containerPath, errorText } from './run.js';
@@ -144,7 +143,7 @@ export class StatsRow {
 
   /** The row as templates see docker's *container.statsContext (fields sorted as its JSON). */
   context(): object {
-    return asStruct(
+    return contextRow(
       {
         BlockIO: this.BlockIO,
         CPUPerc: this.CPUPerc,

@@ -8,6 +8,11 @@
  */
 import { InvalidArgument } from '../../errors/errors.js';
 
+/** A value that writes its own JSON, as Go's json.Marshaler: it goes out as it is. */
+export interface JsonMarshaler {
+  marshalJSON(): string;
+}
+
 export interface MarshalOptions {
   escapeHtml?: boolean;
 }
@@ -75,6 +80,8 @@ export function marshalJson(value: unknown, options: MarshalOptions = {}): strin
     if (v === null) return 'null';
     const o = v as object;
     if (o instanceof Date) return encodeString(rfc3339Nano(o));
+    const marshaler = (o as Partial<JsonMarshaler>).marshalJSON;
+    if (typeof marshaler === 'function') return marshaler.call(o);
     const toJson = (o as { toJSON?: unknown }).toJSON;
     if (typeof toJson === 'function') return encode((toJson as () => unknown).call(o), top);
     if (seen.has(o)) throw new InvalidArgument('json: unsupported value: encountered a cycle');
@@ -120,3 +127,4 @@ function rfc3339Nano(d: Date): string {
   }
   return d.toISOString().replace(/\.?0+Z$/, 'Z');
 }
+

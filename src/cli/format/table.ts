@@ -13,7 +13,8 @@
  */
 import { compileTemplate, type TemplateFunc, type TemplateOptions } from './go-template.js';
 import { stringWidth } from './display-width.js';
-import { FieldSource } from '../../util/go-value.js';
+import { FieldSource, asStruct } from '../../util/go-value.js';
+import { marshalJson, type JsonMarshaler } from './go-json.js';
 
 export const TABLE_FORMAT_KEY = 'table';
 export const RAW_FORMAT_KEY = 'raw';
@@ -143,6 +144,22 @@ export function tabwriteText(text: string): string {
  */
 export function tabwriter(lines: string[][]): string {
   return tabwriteText(lines.map((cells) => `${cells.join('\t')}\n`).join(''));
+}
+
+/**
+ * A row of a listing as templates see one of docker's formatter contexts (named `typeName`
+ * in errors, as *formatter.volumeContext): its fields, and its function fields as methods
+ * (`{{.Label "k"}}`). Its JSON is docker's formatter.MarshalJSON: the fields as a map, keys
+ * sorted, through json.Marshal, so `{{json .}}` writes <, > and & as \u003c, \u003e, \u0026.
+ */
+export function contextRow<T extends object>(fields: T, typeName: string): T {
+  const marshaler: JsonMarshaler = {
+    marshalJSON(this: object): string {
+      // The fields as they are when marshalled: a getter (ps's lazy Size) runs then.
+      return marshalJson(new Map(Object.entries(this).filter(([, v]) => typeof v !== 'function')));
+    },
+  };
+  return asStruct({ ...fields, ...marshaler }, typeName);
 }
 
 // --- rendering --------------------------------------------------------------------------
