@@ -21,12 +21,17 @@ export interface FlagSpec {
    * StringSlice adds each comma-separated field); throws with the reason it refuses it.
    */
   set?: (value: string) => string[];
+  /** Left out of the help, as pflag's hidden flags (volume create's --name). */
+  hidden?: boolean;
 }
 
 export interface CommandSpec {
   /** 'images [OPTIONS] [REPOSITORY[:TAG]]' */
   usage: string;
+  /** One line: what a group's help lists the command with (cobra's Short). */
   description: string;
+  /** The help's text where it says more than the description (cobra's Long). */
+  long?: string;
   flags: FlagSpec[];
   args?: { min?: number; max?: number };
   /** false: flags end at the first argument (run, exec, create). */
@@ -211,9 +216,10 @@ function checkArgCount(spec: CommandSpec, count: number, command: string): void 
  * terminal on stdin, 80 when there is none).
  */
 export function helpText(spec: CommandSpec, columns = 80): string {
-  const sections = [`Usage:  berth ${spec.usage}`, spec.description];
+  const sections = [`Usage:  berth ${spec.usage}`, spec.long ?? spec.description];
   if (spec.aliases?.length) sections.push(`Aliases:\n  ${spec.aliases.join(', ')}`);
-  if (spec.flags.length) sections.push(`Options:\n${flagUsages(spec.flags, columns - 1)}`);
+  const flags = spec.flags.filter((f) => !f.hidden);
+  if (flags.length) sections.push(`Options:\n${flagUsages(flags, columns - 1)}`);
   return `${sections.join('\n\n')}\n`;
 }
 
@@ -267,6 +273,9 @@ function wrapN(i: number, slop: number, s: string): [string, string] {
   if (newline > 0 && newline < space) return [s.slice(0, newline), s.slice(newline + 1)];
   return [s.slice(0, space), s.slice(space + 1)];
 }
+
+/** The type, placeholder and default of a flag that is docker's MapOpts (KEY=VALUE values; see kvMap). */
+export const MAP_FLAG = { type: 'list', placeholder: 'map', default: 'map[]' } as const;
 
 /** docker's help for a listing's --format (its flagsHelper.FormatHelp). */
 export const FORMAT_HELP = `Format output using a custom template:

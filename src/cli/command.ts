@@ -25,3 +25,8 @@ export class ExitError extends Error {
     this.exitCode = exitCode;
   }
 }
+
+/** The text of a daemon's refusal, as the docker CLI prints it. */
+export function daemonError(err: { message: string }): string {
+  return `Error response from daemon: ${err.message}`;
+}

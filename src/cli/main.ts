@@ -19,6 +19,7 @@ const commit: Loader = () => import('./commands/commit.js');
 const cp: Loader = () => import('./commands/cp.js');
 const registry: Loader = () => import('./commands/registry.js');
 const network: Loader = () => import('./commands/network.js');
+const volume: Loader = () => import('./commands/volume.js');
 
 /** `name` and `container name` both, as docker has them. */
 function containerCommand(name: string, loader: Loader, exportName: string): Array<[string, [Loader, string]]> {
@@ -99,10 +100,20 @@ const COMMANDS: Record<string, [Loader, string]> = {
     ['network prune', [network, 'networkPruneCommand']],
     ['network connect', [network, 'networkConnectCommand']],
     ['network disconnect', [network, 'networkDisconnectCommand']],
+    ['volume ls', [volume, 'volumeLsCommand']],
+    ['volume list', [volume, 'volumeLsCommand']],
+    ['volume inspect', [volume, 'volumeInspectCommand']],
+    ['volume create', [volume, 'volumeCreateCommand']],
+    ['volume rm', [volume, 'volumeRmCommand']],
+    ['volume remove', [volume, 'volumeRmCommand']],
+    ['volume prune', [volume, 'volumePruneCommand']],
   ]),
 };
 
 const GROUPS = new Set(['image', 'system', 'container', 'network', 'volume']);
+
+/** A group's usage line where it is more than its name (cobra's Use: docker's volume has "volume COMMAND"). */
+const GROUP_USAGE: Record<string, string> = { volume: 'volume COMMAND' };
 
 const MAIN_HELP = `
 Usage:  berth [OPTIONS] COMMAND
@@ -127,6 +138,7 @@ Management Commands:
   image       Manage images
   network     Manage networks
   system      Manage berth
+  volume      Manage volumes
 
 Global Options:
   -H, --host string      Daemon socket to connect to (default: $BERTH_HOST, $DOCKER_HOST, unix:///run/berth/berth.sock)
@@ -181,7 +193,7 @@ async function main(argv: string[]): Promise<number> {
     args = args.slice(1);
     if (!COMMANDS[path]) {
       // As cobra: the group takes no flag but --help, and no argument but a command.
-      const hint = `\n\nUsage:  berth ${group}\n\nRun 'berth ${group} --help' for more information\n`;
+      const hint = `\n\nUsage:  berth ${GROUP_USAGE[group] ?? group}\n\nRun 'berth ${group} --help' for more information\n`;
       if (sub.startsWith('-')) {
         process.stderr.write(`${sub.startsWith('--') ? `unknown flag: ${sub.replace(/=.*/, '')}` : `unknown shorthand flag: '${sub[1]}' in ${sub}`}${hint}`);
         return 125;

@@ -4,6 +4,7 @@
  */
 import { InvalidArgument } from '../errors/errors.js';
 import { compileTemplate, type Template } from './format/go-template.js';
+import { indentJson, marshalJson } from './format/go-json.js';
 import { renderTable } from './format/table.js';
 
 export interface ListOptions {
@@ -27,47 +28,63 @@ export function formatList(rows: object[], opts: ListOptions): string {
   return rows.map((row) => `${template.execute(row)}\n`).join('');
 }
 
+/** How docker's inspect sees an object: the typed view its --format runs over first. */
+export interface InspectView {
+  /** Makes the typed object (docker's Go struct) of what the daemon answered. */
+  typed: (object: unknown) => unknown;
+  /**
+   * false where docker keeps no raw JSON of the object (volume inspect): the template runs
+   * over the typed object alone, a failure there is the error, and the JSON printed is the
+   * typed object's.
+   */
+  raw?: boolean;
+}
+
 /**
  * docker's inspect printer: an indented JSON array by default, a compact one for `json`, or
  * each object through the --format template. docker runs the template over its typed object
  * first and, when that fails, over the raw JSON with missingkey=error (`{{.Nope}}` is an
- * error, not "<no value>"); given `typed`, which makes the typed view of an object, so does
- * this printer, else it runs over the raw JSON only. An object the template fails on gives
- * an error and no output; the others still print.
+ * error, not "<no value>"); given a view, which makes the typed object, so does this
+ * printer (or over the typed object alone, where the view has no raw JSON), else it runs
+ * over the raw JSON only. An object the template fails on gives an error and no output;
+ * the others still print.
  */
 export class InspectPrinter {
   readonly #format: string | undefined;
   readonly #template: Template | undefined;
   readonly #typedTemplate: Template | undefined;
-  readonly #typed: ((object: unknown) => unknown) | undefined;
+  readonly #view: InspectView | undefined;
   readonly #objects: unknown[] = [];
   #text = '';
 
   /** Throws InvalidArgument ("template parsing error: ...") when the template does not parse. */
-  constructor(format: string | undefined, typed?: (object: unknown) => unknown) {
+  constructor(format: string | undefined, view?: InspectView) {
     this.#format = format;
     if (format && format !== 'json') {
-      this.#template = compileTemplate(format, undefined, { missingKey: 'error' });
-      if (typed) this.#typedTemplate = compileTemplate(format);
+      if (view?.raw !== false) this.#template = compileTemplate(format, undefined, { missingKey: 'error' });
+      if (view) this.#typedTemplate = compileTemplate(format);
     }
-    this.#typed = typed;
+    this.#view = view;
   }
 
   /** Adds one object; returns the error message when the template fails on it. */
   add(object: unknown): string | undefined {
-    if (!this.#template) {
-      this.#objects.push(object);
+    const view = this.#view;
+    if (!this.#template && !this.#typedTemplate) {
+      this.#objects.push(view?.raw === false ? view.typed(object) : object);
       return undefined;
     }
-    if (this.#typedTemplate && this.#typed) {
-      const typed = this.#typedTemplate.executePartial(this.#typed(object));
+    if (this.#typedTemplate && view) {
+      const typed = this.#typedTemplate.executePartial(view.typed(object));
       if (!typed.error) {
         this.#text += `${typed.output}\n`;
         return undefined;
       }
+      // No raw JSON to fall back on: the typed object's failure is the error.
+      if (!this.#template) return typed.error.message;
     }
     try {
-      this.#text += `${this.#template.execute(object)}\n`;
+      this.#text += `${this.#template!.execute(object)}\n`;
       return undefined;
     } catch (err) {
       if (err instanceof InvalidArgument) return err.message;
@@ -75,9 +92,16 @@ export class InspectPrinter {
     }
   }
 
-  /** What to print: with a template and nothing printed, docker still prints an empty line. */
+  /**
+   * What to print: with a template and nothing printed, docker still prints an empty line.
+   * Typed objects print as Go marshals them (json.Marshal escapes <, > and &).
+   */
   output(): string {
-    if (this.#template) return this.#text === '' ? '\n' : this.#text;
+    if (this.#format && this.#format !== 'json') return this.#text === '' ? '\n' : this.#text;
+    if (this.#view?.raw === false) {
+      const json = marshalJson(this.#objects);
+      return `${this.#format === 'json' ? json : indentJson(json, '    ')}\n`;
+    }
     if (this.#format === 'json') return `${JSON.stringify(this.#objects)}\n`;
     return `${JSON.stringify(this.#objects, null, 4)}\n`;
   }

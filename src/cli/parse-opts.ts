@@ -1451,13 +1451,18 @@ function cut3(s: string, sep: string): [string, string, boolean] {
   return i < 0 ? [s, '', false] : [s.slice(0, i), s.slice(i + sep.length), true];
 }
 
-function kvMap(values: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
+/**
+ * docker's ConvertKVStringsToMap (and what its MapOpts hold): KEY=VALUE pairs as a map, the
+ * value empty when there is no "=". Its keys are sorted, as Go marshals a map: the daemon
+ * gets them in the order docker sends them (and names them in that order in its errors).
+ */
+export function kvMap(values: string[]): Record<string, string> {
+  const out = new Map<string, string>();
   for (const v of values) {
     const [k, val] = cut(v, '=');
-    out[k] = val;
+    out.set(k, val);
   }
-  return out;
+  return Object.fromEntries([...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 function mapOf(values: string[]): Record<string, string> {

@@ -53,6 +53,25 @@ export function asStruct<T extends object>(fields: T, typeName = 'struct'): T {
   return s;
 }
 
+/** A Go map that is nil: printed as map[], marshalled as null. */
+export class NilMap extends Map<string, never> {
+  toJSON(): null {
+    return null;
+  }
+}
+
+/** A Go slice that is nil: printed as [], marshalled as null. */
+export class NilSlice extends Array<never> {
+  toJSON(): null {
+    return null;
+  }
+}
+
+/** A JSON object as the Go map it was decoded from: null (or absent) is a nil map. */
+export function goMap<T>(record: Record<string, T> | null | undefined, value: (v: T) => unknown = (v) => v): Map<string, unknown> {
+  return record ? new Map(Object.entries(record).map(([k, v]) => [k, value(v)])) : new NilMap();
+}
+
 export function isPlainObject(v: object): boolean {
   const proto: unknown = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;

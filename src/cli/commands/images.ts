@@ -6,7 +6,8 @@ import { ApiError } from '../../client/engine-client.js';
 import { InvalidArgument } from '../../errors/errors.js';
 import { parseArgs, type FlagSpec } from '../args.js';
 import type { CliContext, Command } from '../command.js';
-import { ExitError } from '../command.js';
+import { ExitError, daemonError } from '../command.js';
+import type { InspectView } from '../output.js';
 
 /**
  * The printing code (templates, tables, units: most of the modules these commands would
@@ -350,7 +351,7 @@ export const imageInspectCommand: Command = {
       a.args,
       a.string('format'),
       (name) => ctx.client.json('GET', `/images/${encodeName(name)}/json`),
-      (_name, err) => `Error response from daemon: ${err.message}`,
+      { notFound: (_name, err) => daemonError(err) },
     );
   },
 };
@@ -359,21 +360,21 @@ export const imageInspectCommand: Command = {
  * Inspects each name as docker does: prints what was found (through the format), then the
  * errors in the order of the names, and exits 1 when there was any (64 when the format does
  * not parse). `notFound` words a missing object: `docker inspect` says "Error: No such
- * object: x", `docker image inspect` passes the daemon's answer on. `typed` gives the typed
- * view the format runs over first (see InspectPrinter).
+ * object: x", the inspect of one kind (`docker image inspect`) passes the daemon's answer
+ * on. `view` gives the typed object the format runs over first (see InspectPrinter).
  */
 export async function inspectEach(
   ctx: CliContext,
   names: string[],
   format: string | undefined,
   get: (name: string) => Promise<unknown>,
-  notFound: (name: string, err: ApiError) => string = (name) => `Error: No such object: ${name}`,
-  typed?: (object: unknown) => unknown,
+  options: { notFound?: (name: string, err: ApiError) => string; view?: InspectView } = {},
 ): Promise<number> {
   const { InspectPrinter } = await import('../output.js');
+  const notFound = options.notFound ?? ((name) => `Error: No such object: ${name}`);
   let printer;
   try {
-    printer = new InspectPrinter(format, typed);
+    printer = new InspectPrinter(format, options.view);
   } catch (err) {
     if (err instanceof InvalidArgument) throw new ExitError(err.message, 64);
     throw err;
@@ -385,7 +386,7 @@ export async function inspectEach(
       found = await get(name);
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
-      errors.push(err.status === 404 ? notFound(name, err) : `Error response from daemon: ${err.message}`);
+      errors.push(err.status === 404 ? notFound(name, err) : daemonError(err));
       continue;
     }
     const error = printer.add(found);

@@ -4,12 +4,12 @@
  */
 import { BlockList, isIP } from 'node:net';
 import { ApiError } from '../../client/engine-client.js';
-import { asStruct } from '../../util/go-value.js';
+import { NilSlice, asStruct, goMap } from '../../util/go-value.js';
 import { naturalCompare } from '../../util/sort-order.js';
-import { FORMAT_HELP, INSPECT_FORMAT_HELP, filterArgs, parseArgs } from '../args.js';
+import { FORMAT_HELP, INSPECT_FORMAT_HELP, MAP_FLAG, filterArgs, parseArgs } from '../args.js';
 import type { Command } from '../command.js';
-import { ExitError } from '../command.js';
-import { parseCsvLine, validateLabel, validateLink } from '../parse-opts.js';
+import { ExitError, daemonError } from '../command.js';
+import { kvMap, parseCsvLine, validateLabel, validateLink } from '../parse-opts.js';
 import { confirm, inspectEach } from './images.js';
 
 /** One network as `GET /networks` and `GET /networks/{id}` give it. */
@@ -53,24 +53,8 @@ function networkPath(idOrName: string, rest = ''): string {
   return `/networks/${encodeURIComponent(idOrName)}${rest}`;
 }
 
-/** The text of a daemon's refusal, as the docker CLI prints it. */
-function daemonError(err: ApiError): string {
-  return `Error response from daemon: ${err.message}`;
-}
-
 /** pflag's StringSlice: each value a line of CSV, adding its fields ("" adds none). */
 const stringSlice = (value: string): string[] => (value === '' ? [] : parseCsvLine(value));
-
-/** docker's MapOpts and label lists: KEY=VALUE pairs as a map, VALUE empty when there is no "=". */
-function keyValueMap(values: string[]): Record<string, string> {
-  const map: Record<string, string> = {};
-  for (const v of values) {
-    const eq = v.indexOf('=');
-    if (eq < 0) map[v] = '';
-    else map[v.slice(0, eq)] = v.slice(eq + 1);
-  }
-  return map;
-}
 
 // --- network ls -------------------------------------------------------------------------
 
@@ -162,29 +146,10 @@ export const networkInspectCommand: Command = {
       a.args,
       a.string('format'),
       (name) => ctx.client.json('GET', networkPath(name), { query: { verbose } }),
-      (_name, err) => daemonError(err),
-      (raw) => typedNetwork(raw as NetworkJson),
+      { notFound: (_name, err) => daemonError(err), view: { typed: (raw) => typedNetwork(raw as NetworkJson) } },
     );
   },
 };
-
-/** A Go map that is nil: printed as map[], marshalled as null. */
-class NilMap extends Map<string, never> {
-  toJSON(): null {
-    return null;
-  }
-}
-
-/** A Go slice that is nil: printed as [], marshalled as null. */
-class NilSlice extends Array<never> {
-  toJSON(): null {
-    return null;
-  }
-}
-
-function goMap<T>(record: Record<string, T> | null | undefined, value: (v: T) => unknown = (v) => v): Map<string, unknown> {
-  return record ? new Map(Object.entries(record).map(([k, v]) => [k, value(v)])) : new NilMap();
-}
 
 /**
  * docker's network.Inspect, the typed object its --format runs over before the raw JSON:
@@ -245,7 +210,6 @@ function typedIpamConfig(c: IpamConfigJson): object {
 
 // --- network create ---------------------------------------------------------------------
 
-const MAP_FLAG = { type: 'list', placeholder: 'map', default: 'map[]' } as const;
 const SLICE_FLAG = { type: 'list', placeholder: 'strings', set: stringSlice } as const;
 
 export const networkCreateCommand: Command = {
@@ -277,7 +241,7 @@ export const networkCreateCommand: Command = {
     const a = parseArgs(this.spec, argv, path);
     let config: IpamConfigJson[];
     try {
-      config = ipamConfig(a.list('subnet'), a.list('ip-range'), a.list('gateway'), keyValueMap(a.list('aux-address')));
+      config = ipamConfig(a.list('subnet'), a.list('ip-range'), a.list('gateway'), kvMap(a.list('aux-address')));
     } catch (err) {
       throw new ExitError((err as Error).message, 1);
     }
@@ -289,14 +253,14 @@ export const networkCreateCommand: Command = {
         Scope: a.string('scope') ?? '',
         ...(a.has('ipv4') ? { EnableIPv4: a.bool('ipv4') } : {}),
         ...(a.has('ipv6') ? { EnableIPv6: a.bool('ipv6') } : {}),
-        IPAM: { Driver: a.string('ipam-driver'), Options: keyValueMap(a.list('ipam-opt')), Config: config },
+        IPAM: { Driver: a.string('ipam-driver'), Options: kvMap(a.list('ipam-opt')), Config: config },
         Internal: a.bool('internal'),
         Attachable: a.bool('attachable'),
         Ingress: a.bool('ingress'),
         ConfigOnly: a.bool('config-only'),
         ConfigFrom: configFrom ? { Network: configFrom } : null,
-        Options: keyValueMap(a.list('opt')),
-        Labels: keyValueMap(a.list('label')),
+        Options: kvMap(a.list('opt')),
+        Labels: kvMap(a.list('label')),
         Name: a.args[0],
       },
     });

@@ -128,3 +128,54 @@ function rfc3339Nano(d: Date): string {
   return d.toISOString().replace(/\.?0+Z$/, 'Z');
 }
 
+/**
+ * Go's json.Indent of compact JSON (what marshalJson writes), as json.MarshalIndent lays
+ * it out: a value a line, members as `"key": value`, empty objects and arrays as {} and [].
+ */
+export function indentJson(compact: string, indent: string): string {
+  let out = '';
+  let depth = 0;
+  let inString = false;
+  const newline = () => `\n${indent.repeat(depth)}`;
+  for (let i = 0; i < compact.length; i++) {
+    const c = compact[i]!;
+    if (inString) {
+      out += c;
+      if (c === '\\') out += compact[++i] ?? '';
+      else if (c === '"') inString = false;
+      continue;
+    }
+    switch (c) {
+      case '"':
+        inString = true;
+        out += c;
+        break;
+      case '{':
+      case '[': {
+        const close = c === '{' ? '}' : ']';
+        if (compact[i + 1] === close) {
+          out += c + close;
+          i++;
+        } else {
+          depth++;
+          out += c + newline();
+        }
+        break;
+      }
+      case '}':
+      case ']':
+        depth--;
+        out += newline() + c;
+        break;
+      case ',':
+        out += c + newline();
+        break;
+      case ':':
+        out += ': ';
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}

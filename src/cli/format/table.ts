@@ -49,8 +49,8 @@ export interface FormatDefaults {
   raw?: string;
   rawQuiet?: string;
   /**
-   * Whether --quiet wins over a custom --format (docker ps, docker volume ls: yes; docker
-   * images: no, the custom format is used). Default true.
+   * Whether --quiet wins over a custom --format (docker ps: yes; docker images, network ls
+   * and volume ls: no, the custom format is used). Default true.
    */
   quietOverridesCustom?: boolean;
 }
