@@ -359,4 +359,24 @@ describe('berth volume', { skip: !hasDocker }, () => {
     });
   });
 
+  describe('system df', () => {
+    before(async () => {
+      await filledVolume('sized', 123_456, '--label', 'df=yes');
+      await filledVolume('tiny', 12);
+    });
+
+    after(async () => {
+      await removeVolumes('sized', 'tiny');
+    });
+
+    it('counts local volumes, their size and what is reclaimable, as docker does', async () => {
+      await sameAsDocker(['system', 'df']);
+    });
+
+    it('-v: each local volume with its links and size', async () => {
+      const r = await sameAsDocker(['system', 'df', '-v']);
+      assert.match(r.stdout, /\nLocal Volumes space usage:\n\nVOLUME NAME +LINKS +SIZE\n/);
+      assert.match(r.stdout, /\nsized +0 +123.5kB\n/);
+    });
+  });
 });

@@ -14,7 +14,7 @@ import type { InspectView } from '../output.js';
  * load) comes in only when a command prints through it, so `images -q`, `rmi` or `tag` do
  * not read, compile and run it on every call.
  */
-async function formatting() {
+export async function formatting() {
   const [output, units, table, width] = await Promise.all([
     import('../output.js'),
     import('../../util/units.js'),
@@ -24,7 +24,7 @@ async function formatting() {
   return { ...output, ...units, contextRow: table.contextRow, ellipsis: width.ellipsis };
 }
 
-type Formatting = Awaited<ReturnType<typeof formatting>>;
+export type Formatting = Awaited<ReturnType<typeof formatting>>;
 
 async function printJsonMessages(messages: AsyncIterable<Record<string, unknown>>, ctx: CliContext): Promise<void> {
   const progress = await import('../progress.js');
@@ -36,7 +36,8 @@ function shortId(id: string): string {
   return id.slice(id.indexOf(':') + 1).slice(0, 12);
 }
 
-interface ImageSummary {
+/** One element of `GET /images/json` (and of the images of `GET /system/df`). */
+export interface ImageSummary {
   Id: string;
   ParentId: string;
   RepoTags: string[] | null;
@@ -91,15 +92,18 @@ export const imagesCommand: Command = {
         defaultFormat: digests
           ? 'table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}'
           : 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}',
-        headers: {
-          Repository: 'REPOSITORY', Tag: 'TAG', Digest: 'DIGEST', ID: 'IMAGE ID', CreatedSince: 'CREATED',
-          CreatedAt: 'CREATED AT', Size: 'SIZE', Containers: 'CONTAINERS', SharedSize: 'SHARED SIZE',
-          UniqueSize: 'UNIQUE SIZE', VirtualSize: 'SIZE',
-        },
+        headers: IMAGE_HEADERS,
       }),
     );
     return 0;
   },
+};
+
+/** docker's imageContext headers, for `images` and the images of `system df -v`. */
+export const IMAGE_HEADERS = {
+  Repository: 'REPOSITORY', Tag: 'TAG', Digest: 'DIGEST', ID: 'IMAGE ID', CreatedSince: 'CREATED',
+  CreatedAt: 'CREATED AT', Size: 'SIZE', Containers: 'CONTAINERS', SharedSize: 'SHARED SIZE',
+  UniqueSize: 'UNIQUE SIZE', VirtualSize: 'SIZE',
 };
 
 /**
@@ -107,7 +111,7 @@ export const imagesCommand: Command = {
  * has them. Fields in alphabetical order: docker's `{{json .}}` marshals them as a Go map.
  * Size has 3 significant digits, the other sizes 4 (units.HumanSize), as in docker.
  */
-function imageRow(f: Formatting, image: ImageSummary, repo: string, tag: string, digest: string, noTrunc: boolean, now: number): Record<string, string> {
+export function imageRow(f: Formatting, image: ImageSummary, repo: string, tag: string, digest: string, noTrunc: boolean, now: number): Record<string, string> {
   const { contextRow, humanSize, timeAgo } = f;
   const created = new Date(image.Created * 1000);
   return contextRow(

@@ -40,7 +40,8 @@ export interface ContainerSummary {
 
 const DEFAULT_TABLE = 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}';
 
-const HEADERS: Record<string, string> = {
+/** docker's ContainerContext headers, for `ps` and the containers of `system df -v`. */
+export const CONTAINER_HEADERS: Record<string, string> = {
   ID: 'CONTAINER ID',
   Names: 'NAMES',
   Image: 'IMAGE',
@@ -80,7 +81,7 @@ export function checkFormat(format: string): boolean {
 export function renderContainers(list: ContainerSummary[], format: string, quiet: boolean, size: boolean, trunc: boolean): string {
   const now = Date.now();
   const rows = list.map((c) => containerContext(new ContainerRow(c, trunc, now)));
-  return renderTable(containerFormat(format, quiet, size), rows, HEADERS);
+  return renderTable(containerFormat(format, quiet, size), rows, CONTAINER_HEADERS);
 }
 
 /** docker's NewContainerFormat. */
@@ -98,7 +99,8 @@ function containerFormat(source: string, quiet: boolean, size: boolean): string 
   return quiet ? '{{.ID}}' : source;
 }
 
-function emptySummary(): ContainerSummary {
+/** A summary with every field at Go's zero value. */
+export function emptySummary(): ContainerSummary {
   return { Id: '', Names: [], Image: '', ImageID: '', Command: '', Created: 0, Ports: [], Labels: {}, State: '', Status: '' };
 }
 

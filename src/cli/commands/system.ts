@@ -5,8 +5,11 @@ import { parseArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { compileTemplate } from '../format/go-template.js';
 import { humanSize } from '../../util/units.js';
+import { contextRow } from '../format/table.js';
 import { formatList } from '../output.js';
-import { encodeName, filterMap, inspectEach } from './images.js';
+import { encodeName, filterMap, inspectEach, type ImageSummary } from './images.js';
+import type { ContainerSummary } from './ps-format.js';
+import type { VolumeJson } from './volume-format.js';
 
 interface VersionInfo {
   Version: string;
@@ -117,6 +120,15 @@ export const infoCommand: Command = {
   },
 };
 
+/** `GET /system/df`. berthd has no builder: its build cache is always empty. */
+interface DiskUsage {
+  LayersSize: number;
+  Images: ImageSummary[];
+  Containers: ContainerSummary[];
+  Volumes: VolumeJson[];
+  BuildCache: Array<{ Size: number; InUse: boolean; Shared: boolean }>;
+}
+
 export const dfCommand: Command = {
   spec: {
     usage: 'system df [OPTIONS]',
@@ -129,31 +141,38 @@ export const dfCommand: Command = {
   },
   async run(ctx, argv, path) {
     const a = parseArgs(this.spec, argv, path);
-    const df = await ctx.client.json<{
-      LayersSize: number;
-      Images: Array<{ Size: number; SharedSize: number; Containers: number }>;
-      Containers: Array<{ SizeRw?: number; State: string }>;
-      Volumes: Array<{ UsageData?: { Size: number; RefCount: number } }>;
-      BuildCache: Array<{ Size: number; InUse: boolean; Shared: boolean }>;
-    }>('GET', '/system/df');
-    const pct = (part: number, whole: number) => (whole > 0 ? ` (${Math.floor((part * 100) / whole)}%)` : '');
+    const df = await ctx.client.json<DiskUsage>('GET', '/system/df');
+    const format = a.string('format') ?? '';
+    if (a.bool('verbose')) {
+      ctx.out(await verboseDiskUsage(df, format));
+      return 0;
+    }
+    // As docker's diskUsage*Context: sizes with go-units' HumanSize (4 significant digits).
+    const size = (bytes: number) => humanSize(bytes, 4);
+    const reclaimable = (part: number, whole: number) => (whole > 0 ? `${size(part)} (${Math.trunc((part * 100) / whole)}%)` : size(part));
     const activeImages = df.Images.filter((i) => i.Containers > 0);
-    const usedByActive = activeImages.reduce((s, i) => s + i.Size - Math.max(0, i.SharedSize), 0);
-    const imageReclaim = Math.max(0, df.LayersSize - usedByActive);
+    const usedByActive = activeImages.filter((i) => i.Size !== -1 && i.SharedSize !== -1).reduce((s, i) => s + i.Size - i.SharedSize, 0);
+    // Running, paused and restarting containers are active.
+    const active = (c: ContainerSummary) => ['running', 'paused', 'restarting'].includes(c.State);
     const containerSize = df.Containers.reduce((s, c) => s + (c.SizeRw ?? 0), 0);
-    const containerReclaim = df.Containers.filter((c) => c.State !== 'running').reduce((s, c) => s + (c.SizeRw ?? 0), 0);
-    const volumeSize = df.Volumes.reduce((s, v) => s + Math.max(0, v.UsageData?.Size ?? 0), 0);
-    const volumeReclaim = df.Volumes.filter((v) => (v.UsageData?.RefCount ?? 0) === 0).reduce((s, v) => s + Math.max(0, v.UsageData?.Size ?? 0), 0);
-    const cacheSize = df.BuildCache.reduce((s, b) => s + b.Size, 0);
+    const containerReclaim = df.Containers.filter((c) => !active(c)).reduce((s, c) => s + (c.SizeRw ?? 0), 0);
+    // A volume whose size the daemon could not tell (-1) counts for nothing.
+    const sized = df.Volumes.filter((v) => v.UsageData && v.UsageData.Size !== -1);
+    const volumeSize = sized.reduce((s, v) => s + v.UsageData!.Size, 0);
+    const volumeReclaim = sized.filter((v) => v.UsageData!.RefCount === 0).reduce((s, v) => s + v.UsageData!.Size, 0);
+    const cacheSize = df.BuildCache.filter((b) => !b.Shared).reduce((s, b) => s + b.Size, 0);
+    const cacheInUse = df.BuildCache.filter((b) => b.InUse && !b.Shared).reduce((s, b) => s + b.Size, 0);
+    const row = (context: string, Type: string, count: number, activeCount: number, Size: string, Reclaimable: string) =>
+      contextRow({ Active: String(activeCount), Reclaimable, Size, TotalCount: String(count), Type }, `*formatter.${context}`);
     const rows = [
-      { Type: 'Images', TotalCount: String(df.Images.length), Active: String(activeImages.length), Size: humanSize(df.LayersSize), Reclaimable: `${humanSize(imageReclaim)}${pct(imageReclaim, df.LayersSize)}` },
-      { Type: 'Containers', TotalCount: String(df.Containers.length), Active: String(df.Containers.filter((c) => c.State === 'running').length), Size: humanSize(containerSize), Reclaimable: `${humanSize(containerReclaim)}${pct(containerReclaim, containerSize)}` },
-      { Type: 'Local Volumes', TotalCount: String(df.Volumes.length), Active: String(df.Volumes.filter((v) => (v.UsageData?.RefCount ?? 0) > 0).length), Size: humanSize(volumeSize), Reclaimable: `${humanSize(volumeReclaim)}${pct(volumeReclaim, volumeSize)}` },
-      { Type: 'Build Cache', TotalCount: String(df.BuildCache.length), Active: String(df.BuildCache.filter((b) => b.InUse).length), Size: humanSize(cacheSize), Reclaimable: humanSize(cacheSize) },
+      row('diskUsageImagesContext', 'Images', df.Images.length, activeImages.length, size(df.LayersSize), reclaimable(df.LayersSize - usedByActive, df.LayersSize)),
+      row('diskUsageContainersContext', 'Containers', df.Containers.length, df.Containers.filter(active).length, size(containerSize), reclaimable(containerReclaim, containerSize)),
+      row('diskUsageVolumesContext', 'Local Volumes', df.Volumes.length, df.Volumes.filter((v) => (v.UsageData?.RefCount ?? 0) > 0).length, size(volumeSize), reclaimable(volumeReclaim, volumeSize)),
+      row('diskUsageBuilderContext', 'Build Cache', df.BuildCache.length, df.BuildCache.filter((b) => b.InUse).length, size(cacheSize), size(cacheSize - cacheInUse)),
     ];
     ctx.out(
       formatList(rows, {
-        format: a.string('format'),
+        format: format || undefined,
         defaultFormat: 'table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}',
         headers: { Type: 'TYPE', TotalCount: 'TOTAL', Active: 'ACTIVE', Size: 'SIZE', Reclaimable: 'RECLAIMABLE' },
       }),
@@ -161,6 +180,53 @@ export const dfCommand: Command = {
     return 0;
   },
 };
+
+/**
+ * `system df -v` as docker's verboseWrite: each image (by its first tag), container and
+ * volume, and the build cache, in tables of their own under a title each; a --format other
+ * than table runs once over {Images, Containers, Volumes, BuildCache}.
+ */
+async function verboseDiskUsage(df: DiskUsage, format: string): Promise<string> {
+  const [{ IMAGE_HEADERS, formatting, imageRow }, { CONTAINER_HEADERS, ContainerRow, containerContext, emptySummary }, { VOLUME_HEADERS, volumeRow }, { renderTable }, reference] =
+    await Promise.all([import('./images.js'), import('./ps-format.js'), import('./volume-format.js'), import('../format/table.js'), import('../../images/reference.js')]);
+  const f = await formatting();
+  const now = Date.now();
+  const table = format === '' || format === 'table';
+  const images = df.Images.map((i) => {
+    const [repo, tag] = firstTag(i, reference);
+    return imageRow(f, i, repo, tag, '', !table, now);
+  });
+  // The virtual size is not shown.
+  const containers = df.Containers.map((c) => containerContext(new ContainerRow({ ...emptySummary(), ...c, SizeRootFs: 0 }, table, now)));
+  const volumes = df.Volumes.map(volumeRow);
+  if (!table) return compileTemplate(format).execute({ Images: images, Containers: containers, Volumes: volumes, BuildCache: [] });
+  const cacheSize = df.BuildCache.filter((b) => !b.Shared).reduce((s, b) => s + b.Size, 0);
+  return [
+    'Images space usage:\n\n',
+    renderTable('table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}', images, IMAGE_HEADERS),
+    '\nContainers space usage:\n\n',
+    renderTable('table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}', containers, CONTAINER_HEADERS),
+    '\nLocal Volumes space usage:\n\n',
+    renderTable('table {{.Name}}\t{{.Links}}\t{{.Size}}', volumes, VOLUME_HEADERS),
+    `\nBuild cache usage: ${humanSize(cacheSize, 4)}\n\n`,
+    renderTable('table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}', [], {
+      ID: 'CACHE ID', CacheType: 'CACHE TYPE', Size: 'SIZE', CreatedSince: 'CREATED', LastUsedSince: 'LAST USED', UsageCount: 'USAGE', Shared: 'SHARED',
+    }),
+  ].join('');
+}
+
+/** An image's repository and tag as `system df -v` shows them: its first tag's, or <none>. */
+function firstTag(image: ImageSummary, { familiarName, parseReference }: typeof import('../../images/reference.js')): [string, string] {
+  const first = image.RepoTags?.[0];
+  if (first === undefined || first === '<none>:<none>') return ['<none>', '<none>'];
+  try {
+    const ref = parseReference(first);
+    if (ref.tag !== undefined) return [familiarName(ref), ref.tag];
+  } catch {
+    // docker leaves out an image whose tag does not parse; berth's always do.
+  }
+  return ['<none>', '<none>'];
+}
 
 export const inspectCommand: Command = {
   spec: {
