@@ -30,6 +30,7 @@ import { Runc } from '../runtime/runc.js';
 import { connectAttach, controlShim, launchShim, readExit, readShimPid } from '../runtime/shim.js';
 import { mountAll, unmountAll } from '../snapshots/overlay-snapshotter.js';
 import { bridge, type AttachOptions } from './attach.js';
+import type { HealthState } from './container.js';
 import { ContainerNetwork, endpointsConfig, networkName } from './container-network.js';
 import { resolveMounts, volumeBinds, type VolumeMount } from './container-volumes.js';
 import { hostsFile, writeContainerFiles } from './container-files.js';
@@ -627,6 +628,18 @@ export class ContainerManager {
     this.#resolveWaiters(id, ['removed', 'next-exit', 'not-running'], { StatusCode: record.state.ExitCode, Error: null });
     // The container may have held the last use of a deleted image's layers.
     if (!this.#images.record(record.imageId)) await this.#images.collectLayers().catch(() => undefined);
+  }
+
+  // ---- health ----
+
+  /** Records a running container's health (State.Health); false when it no longer runs. */
+  async setHealth(id: string, health: HealthState): Promise<boolean> {
+    let running = false;
+    await this.#update(id, (c) => {
+      running = c.state.Running;
+      if (running) c.state.Health = health;
+    });
+    return running;
   }
 
   // ---- volumes ----

@@ -25,6 +25,16 @@ export interface ContainerState {
   Error: string;
   StartedAt: string;
   FinishedAt: string;
+  /** Set while a container with a health check runs. */
+  Health?: HealthState;
+}
+
+/** Docker's State.Health. */
+export interface HealthState {
+  Status: 'starting' | 'healthy' | 'unhealthy';
+  FailingStreak: number;
+  /** The last five checks, oldest first. */
+  Log: Array<{ Start: string; End: string; ExitCode: number; Output: string }>;
 }
 
 export interface ContainerRecord {
@@ -133,6 +143,16 @@ export function mergeImageConfig(request: ContainerConfig, image: RunConfig | un
   merged.ExposedPorts = { ...(img.ExposedPorts ?? {}), ...(request.ExposedPorts ?? {}) };
   merged.Volumes = { ...(img.Volumes ?? {}), ...(request.Volumes ?? {}) };
   if (!request.StopSignal && img.StopSignal) merged.StopSignal = img.StopSignal;
+  // As docker: the image's check, unless the request has one; a request without a Test
+  // keeps the image's Test, and its own durations where it sets them.
+  const requested = request.Healthcheck;
+  if (!requested && img.Healthcheck) merged.Healthcheck = { ...img.Healthcheck };
+  else if (requested && !requested.Test?.length && img.Healthcheck) {
+    merged.Healthcheck = { ...img.Healthcheck };
+    for (const key of ['Interval', 'Timeout', 'StartPeriod', 'StartInterval', 'Retries'] as const) {
+      if (requested[key]) merged.Healthcheck[key] = requested[key];
+    }
+  }
   return merged;
 }
 

@@ -50,6 +50,8 @@ export class ExecManager {
   readonly #shim: string;
   readonly #execs = new Map<string, ExecRecord>();
   readonly #watchers = new Map<string, FSWatcher>();
+  /** Resolves when the exec's process has ended. */
+  readonly #exits = new Map<string, Promise<void>>();
 
   constructor(containers: ContainerManager, events: EventBus, execRoot: string, shim: string) {
     this.#containers = containers;
@@ -127,6 +129,7 @@ export class ExecManager {
     exec.running = true;
     this.#events.publish('container', `exec_start: ${exec.config.Cmd!.join(' ')}`, container.id, { execID: id });
     const exited = this.#watch(exec);
+    this.#exits.set(id, exited);
     if (opts.detach || !client) return;
     const shim = await connectAttach(stateDir).catch(() => undefined);
     const socket = client();
@@ -240,11 +243,68 @@ export class ExecManager {
 
   /** Forgets the execs of a removed container. */
   forget(containerId: string): void {
-    for (const [id, exec] of this.#execs) if (exec.containerId === containerId) this.#execs.delete(id);
+    for (const [id, exec] of this.#execs) {
+      if (exec.containerId !== containerId) continue;
+      this.#execs.delete(id);
+      this.#exits.delete(id);
+    }
+  }
+
+  /**
+   * Runs `cmd` in running container `containerId` to its end, as a health check does: its
+   * exit code and output (stdout and stderr, in order, at most `maxOutput` bytes); killed
+   * after `timeoutMs`. The exec is forgotten afterwards (inspect does not list it).
+   */
+  async run(containerId: string, cmd: string[], opts: { timeoutMs: number; maxOutput: number }): Promise<{ exitCode: number; output: string; timedOut: boolean }> {
+    const { Id: id } = this.create(containerId, { Cmd: cmd, AttachStdout: true, AttachStderr: true });
+    try {
+      await this.start(id, { detach: true });
+      const exec = this.get(id);
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        try {
+          process.kill(exec.pid, 'SIGKILL');
+        } catch {
+          // Ended meanwhile.
+        }
+      }, opts.timeoutMs);
+      try {
+        await this.#exits.get(id);
+      } finally {
+        clearTimeout(timer);
+      }
+      const output = await readOutput(join(this.stateDir(id), 'output.log'), opts.maxOutput);
+      return { exitCode: exec.exitCode ?? -1, output, timedOut };
+    } finally {
+      this.#execs.delete(id);
+      this.#exits.delete(id);
+    }
   }
 }
 
 function checkRunning(id: string, state: { Running: boolean; Paused: boolean; Restarting: boolean }): void {
   if (state.Paused) throw new Conflict(`container ${id} is paused, unpause the container before exec`);
   if (!state.Running || state.Restarting) throw new Conflict(`container ${id} is not running`);
+}
+
+/** The text of a json-file log (the shim's), stdout and stderr as they came, cut at `max` bytes. */
+async function readOutput(path: string, max: number): Promise<string> {
+  let text = '';
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return '';
+  }
+  let out = '';
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    try {
+      out += (JSON.parse(line) as { log?: string }).log ?? '';
+    } catch {
+      // A line cut short: the rest is not there.
+    }
+    if (Buffer.byteLength(out) >= max) return Buffer.from(out).subarray(0, max).toString('utf8');
+  }
+  return out;
 }

@@ -35,6 +35,7 @@ import { NetworkManager } from '../network/network-manager.js';
 import { PortProxy } from '../network/port-proxy.js';
 import { VolumeStore } from '../volumes/volume-store.js';
 import { ExecManager } from '../containers/exec-manager.js';
+import { HealthMonitor } from '../containers/health.js';
 import { ImageStore, type ContainerUsage } from '../images/image-store.js';
 import { LayerSources } from '../registry/layer-sources.js';
 import { RegistryConfig } from '../registry/registry-config.js';
@@ -74,6 +75,7 @@ export class Daemon {
   readonly layerSources: LayerSources;
   readonly containers: ContainerManager;
   readonly execs: ExecManager;
+  readonly health: HealthMonitor;
   readonly events = new EventBus();
   readonly volumes: VolumeStore;
   /** berthd's relays for published ports. */
@@ -113,6 +115,7 @@ export class Daemon {
     });
     this.volumes = volumes;
     this.execs = new ExecManager(this.containers, this.events, options.execRoot, findShim());
+    this.health = new HealthMonitor(this.containers, this.execs, this.events, log);
   }
 
   static async start(options: DaemonOptions, log: Logger): Promise<Daemon> {
@@ -148,6 +151,7 @@ export class Daemon {
     daemon.pull = pullHandler(daemon);
     // Containers that ran on while the daemon was down are found again before the API answers.
     await daemon.containers.reconcile();
+    daemon.health.resume();
     await daemon.#removeOrphanSnapshots();
     daemon.#api = await listenUnix(router, options.socketPath, log);
     log.info('berthd started', { version: BERTH_VERSION, dataRoot: options.dataRoot, socket: options.socketPath, pid: process.pid });
@@ -297,6 +301,7 @@ export class Daemon {
 
   async stop(): Promise<void> {
     this.containers.close();
+    this.health.close();
     this.ports.closeAll();
     await this.#api?.close();
     await rm(this.options.pidFile, { force: true });

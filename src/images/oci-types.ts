@@ -59,7 +59,7 @@ export interface RunConfig {
   Labels?: Record<string, string>;
   StopSignal?: string;
   OnBuild?: string[] | null;
-  Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number };
+  Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number };
   ArgsEscaped?: boolean;
   Shell?: string[];
 }

@@ -54,6 +54,8 @@ export interface ContainerConfig {
   Image?: string;
   ExposedPorts?: Record<string, object> | null;
   Volumes?: Record<string, object> | null;
+  /** Test ["CMD", …], ["CMD-SHELL", "…"] or ["NONE"]; durations in nanoseconds. */
+  Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number };
 }
 
 export interface HostConfig {

@@ -94,3 +94,41 @@ describe('docker CLI against berthd: the container lifecycle', () => {
     await ok('rm', '-f', 'alive');
   });
 });
+
+describe('docker CLI against berthd: health checks', () => {
+  it('a check runs in the container: starting, unhealthy after its retries, healthy once it passes; events and ps say so', async () => {
+    const since = String(Math.floor(Date.now() / 1000) - 1);
+    await ok('run', '-d', '--name', 'checked', '--health-cmd', 'test -f /tmp/ok', '--health-interval', '200ms', '--health-retries', '2', 'busybox', 'sh', '-c', 'sleep 2; touch /tmp/ok; sleep 300');
+    try {
+      const status = async () => (await ok('inspect', '-f', '{{.State.Health.Status}}', 'checked')).trim();
+      assert.match(await ok('ps', '--format', '{{.Status}}', '-f', 'name=checked'), /\(health: starting\)|\(unhealthy\)/);
+      await until('unhealthy', async () => (await status()) === 'unhealthy', 10_000);
+      await until('healthy', async () => (await status()) === 'healthy', 15_000);
+      assert.match(await ok('ps', '--format', '{{.Status}}', '-f', 'name=checked'), /^Up .* \(healthy\)$/m);
+      const log = JSON.parse(await ok('inspect', '-f', '{{json .State.Health.Log}}', 'checked')) as Array<{ ExitCode: number }>;
+      assert.equal(log.at(-1)?.ExitCode, 0);
+      assert.ok(log.length <= 5);
+      const until_ = String(Math.ceil(Date.now() / 1000) + 1);
+      const events = await fixture.daemon.docker(['events', '--since', since, '--until', until_, '--filter', 'container=checked', '--format', '{{.Action}}'], { timeoutMs: 20_000 });
+      const health = events.stdout.split('\n').filter((l) => l.startsWith('health_status'));
+      assert.deepEqual(health.slice(0, 2), ['health_status: unhealthy', 'health_status: healthy']);
+      assert.equal((await ok('ps', '-q', '-f', 'health=healthy', '-f', 'name=checked')).trim().length > 0, true);
+    } finally {
+      await docker('rm', '-f', 'checked');
+    }
+  });
+
+  it('a check that outlives its timeout fails with docker\'s message; --no-healthcheck turns an image\'s check off', async () => {
+    await ok('run', '-d', '--name', 'slow', '--health-cmd', 'sleep 5', '--health-timeout', '300ms', '--health-interval', '300ms', '--health-retries', '1', 'busybox', 'sleep', '300');
+    try {
+      await until('unhealthy', async () => (await ok('inspect', '-f', '{{.State.Health.Status}}', 'slow')).trim() === 'unhealthy', 15_000);
+      assert.match(await ok('inspect', '-f', '{{range .State.Health.Log}}{{.Output}}{{end}}', 'slow'), /Health check exceeded timeout \(0\.3s\)/);
+      await ok('commit', 'slow', 'busybox:checked');
+      await ok('run', '-d', '--name', 'unchecked', '--no-healthcheck', 'busybox:checked', 'sleep', '300');
+      await sleep(800);
+      assert.equal((await ok('inspect', '-f', '{{.State.Health}}', 'unchecked')).trim(), '<nil>');
+    } finally {
+      await docker('rm', '-f', 'slow', 'unchecked');
+    }
+  });
+});

@@ -292,6 +292,7 @@ function summary(daemon: Daemon, c: ContainerRecord): Record<string, unknown> {
       exitCode: c.state.ExitCode,
       startedAt: c.state.StartedAt,
       finishedAt: c.state.FinishedAt,
+      ...(c.state.Health ? { health: c.state.Health.Status } : {}),
     }),
     HostConfig: { NetworkMode: c.hostConfig.NetworkMode || 'bridge' },
     NetworkSettings: { Networks: networks(daemon, c) },
@@ -470,6 +471,7 @@ function matchesFilters(c: ContainerRecord, filters: Map<string, string[]>, ance
     any('exited', (v) => !c.state.Running && c.state.StartedAt !== '0001-01-01T00:00:00Z' && Number(v) === c.state.ExitCode) &&
     labelsMatch(c.config.Labels ?? {}, filters.get('label')) &&
     (!ancestors || ancestors.has(c.imageId)) &&
+    any('health', (v) => (c.state.Running && c.state.Health ? c.state.Health.Status : 'none') === v) &&
     any('network', (v) => networkNames(c).includes(v)) &&
     any('volume', (v) => (c.mounts?.volumes ?? []).some((m) => m.Name === v || m.Destination === v) || (c.mounts?.binds ?? []).some((b) => b.split(':')[0] === v || b.split(':')[1] === v)) &&
     any('publish', (v) => portRows(c).some((p) => p.PublicPort !== undefined && portMatches(v, p.PublicPort, p.Type))) &&
