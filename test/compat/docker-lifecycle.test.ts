@@ -50,6 +50,15 @@ describe('docker CLI against berthd: the container lifecycle', () => {
     assert.match(top, /sleep 300/);
     const stats = await ok('stats', '--no-stream', '--format', '{{.Name}} {{.MemUsage}} {{.PIDs}}', 'after');
     assert.match(stats.trim(), /^after \S+\s?[KMG]?i?B \/ \S+ 1$/);
+    // Network I/O counts what crosses its eth0: 100 kB sent to it from a second container.
+    const ip = (await ok('inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'after')).trim();
+    await ok('exec', '-d', 'after', 'sh', '-c', 'nc -l -p 9000 > /dev/null');
+    await sleep(300);
+    await ok('run', '--rm', 'busybox', 'sh', '-c', `head -c 100000 /dev/zero | nc -w 1 ${ip} 9000`);
+    const netIO = (await ok('stats', '--no-stream', '--format', '{{.NetIO}}', 'after')).trim();
+    const [received] = netIO.split(' / ');
+    assert.match(received!, /^\d+(\.\d+)?kB$/, netIO);
+    assert.ok(Number.parseFloat(received!) >= 100, netIO);
     await ok('rm', '-f', 'after');
   });
 

@@ -523,6 +523,24 @@ interface StatsSample {
   memStats: Record<string, number>;
   pids: number;
   pidsLimit: number;
+  /** Per interface of its network namespace (lo left out), as /proc/<pid>/net/dev counts. */
+  networks: Record<string, Record<string, number>>;
+}
+
+/** /proc/<pid>/net/dev of a container's process: its interfaces' counters, docker's names. */
+async function readNetDev(pid: number): Promise<Record<string, Record<string, number>>> {
+  const out: Record<string, Record<string, number>> = {};
+  const text = pid > 0 ? await readCgroup(`/proc/${pid}/net/dev`) : undefined;
+  for (const line of (text ?? '').split('\n').slice(2)) {
+    const m = /^\s*([^:]+):\s*(.*)$/.exec(line);
+    if (!m || m[1] === 'lo') continue;
+    const f = m[2]!.trim().split(/\s+/).map(Number);
+    out[m[1]!] = {
+      rx_bytes: f[0] ?? 0, rx_packets: f[1] ?? 0, rx_errors: f[2] ?? 0, rx_dropped: f[3] ?? 0,
+      tx_bytes: f[8] ?? 0, tx_packets: f[9] ?? 0, tx_errors: f[10] ?? 0, tx_dropped: f[11] ?? 0,
+    };
+  }
+  return out;
 }
 
 async function readCgroup(path: string): Promise<string | undefined> {
@@ -542,8 +560,9 @@ async function readStats(c: ContainerRecord): Promise<StatsSample> {
   const stat = await readFile('/proc/stat', 'utf8');
   const cpuLine = stat.split('\n')[0]!.split(/\s+/).slice(1, 8).map(Number);
   const system = cpuLine.reduce((a, b) => a + b, 0) * 1e7;
-  const sample: StatsSample = { read: new Date().toISOString(), cpuTotal: 0, cpuUser: 0, cpuKernel: 0, percpu: [], system, memUsage: 0, memLimit: 0, memStats: {}, pids: 0, pidsLimit: 0 };
+  const sample: StatsSample = { read: new Date().toISOString(), cpuTotal: 0, cpuUser: 0, cpuKernel: 0, percpu: [], system, memUsage: 0, memLimit: 0, memStats: {}, pids: 0, pidsLimit: 0, networks: {} };
   if (!c.state.Running) return sample;
+  sample.networks = await readNetDev(c.state.Pid);
   const cpuacct = await v1('cpuacct', 'cpuacct.usage');
   if (cpuacct !== undefined) {
     sample.cpuTotal = num(cpuacct);
@@ -597,6 +616,7 @@ function statsJson(c: ContainerRecord, now: StatsSample, previous: StatsSample |
     cpu_stats: cpu(now),
     precpu_stats: cpu(previous),
     memory_stats: c.state.Running ? { usage: now.memUsage, stats: now.memStats, limit: now.memLimit } : {},
+    ...(Object.keys(now.networks).length ? { networks: now.networks } : {}),
     name: c.name,
     id: c.id,
   };
