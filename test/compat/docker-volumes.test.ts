@@ -36,8 +36,15 @@ describe('docker CLI against berthd: volumes', () => {
     assert.equal((await ok('volume', 'create', '--label', 'tier=db', 'made')).trim(), 'made');
     assert.equal((await ok('volume', 'create', 'made')).trim(), 'made', 'create is idempotent');
     assert.equal((await ok('volume', 'ls', '-q', '-f', 'label=tier=db')).trim(), 'made');
+    assert.equal((await ok('volume', 'ls', '-q', '-f', 'name=^ma.e$')).trim(), 'made', 'a name filter is a regular expression');
+    const maybe = await docker('volume', 'ls', '-f', 'dangling=maybe');
+    assert.notEqual(maybe.code, 0);
+    assert.match(maybe.stderr, /invalid filter 'dangling=maybe'/);
     assert.equal((await ok('volume', 'inspect', '-f', '{{.Driver}} {{.Scope}} {{.Labels}}', 'made')).trim(), 'local local map[tier:db]');
     await ok('create', '--name', 'holder', '-v', 'made:/m', 'busybox', 'true');
+    // system df -v lists it as the container list does (command, created, status).
+    const holderRow = (await ok('system', 'df', '-v')).split('\n').find((l) => l.includes('holder'));
+    assert.match(holderRow ?? '', /"true"\s+\d+\s+\S+\s+(Less than a second|\d+ seconds?) ago\s+Created\s+holder/);
     const busy = await docker('volume', 'rm', 'made');
     assert.notEqual(busy.code, 0);
     assert.match(busy.stderr, /volume is in use - \[[0-9a-f]{64}\]/);

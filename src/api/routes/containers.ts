@@ -271,7 +271,8 @@ function command(c: ContainerRecord): { path: string; args: string[] } {
   return { path: args[0] ?? '', args: args.slice(1) };
 }
 
-function summary(daemon: Daemon, c: ContainerRecord): Record<string, unknown> {
+/** A container as GET /containers/json lists it. */
+export function summary(daemon: Daemon, c: ContainerRecord): Record<string, unknown> {
   const { path, args } = command(c);
   return {
     Id: c.id,

@@ -2,6 +2,7 @@
 import { cpus, hostname, release, totalmem } from 'node:os';
 import type { Daemon } from '../../daemon/daemon.js';
 import { API_VERSION, MIN_API_VERSION, sendJson, type Router } from '../router.js';
+import { summary } from './containers.js';
 import { BERTH_VERSION } from '../../daemon/version.js';
 
 const PING_HEADERS = {
@@ -33,7 +34,11 @@ export function systemRoutes(router: Router, daemon: Daemon): void {
   });
 
   router.add('GET', '/system/df', async (ctx) => {
-    sendJson(ctx.res!, 200, await daemon.diskUsage());
+    const usage = await daemon.diskUsage();
+    // Each container as the list shows it (command, created, status, mounts), with its size.
+    const sizes = new Map((usage['Containers'] as Array<{ Id: string; SizeRw: number }>).map((c) => [c.Id, c.SizeRw]));
+    usage['Containers'] = daemon.containers.all().map((c) => ({ ...summary(daemon, c), SizeRw: sizes.get(c.id) ?? 0 }));
+    sendJson(ctx.res!, 200, usage);
   });
 
   router.add('GET', '/events', (ctx) => {

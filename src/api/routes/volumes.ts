@@ -1,5 +1,6 @@
 /** The volume endpoints: list, inspect, create, remove, prune. */
 import type { Daemon } from '../../daemon/daemon.js';
+import { InvalidArgument } from '../../errors/errors.js';
 import type { CreateVolumeRequest, VolumeRecord } from '../../volumes/volume-store.js';
 import { labelsMatch } from './images.js';
 import { checkFilterNames, parseFilters, queryBool, sendJson, type Router } from '../router.js';
@@ -12,11 +13,20 @@ export function volumeRoutes(router: Router, daemon: Daemon): void {
     const filters = parseFilters(ctx.query.get('filters'));
     checkFilterNames(filters, ['dangling', 'driver', 'label', 'name']);
     const any = (key: string, test: (v: string) => boolean) => !filters.has(key) || filters.get(key)!.some(test);
+    const dangling = filters.get('dangling')?.map((d) => boolFilter('dangling', d));
+    // As moby: a name filter is a regular expression.
+    const names = (filters.get('name') ?? []).map((n) => {
+      try {
+        return new RegExp(n);
+      } catch {
+        throw new InvalidArgument(`invalid filter 'name=${n}': not a regular expression`);
+      }
+    });
     const list = volumes.list().filter(
       (v) =>
-        any('name', (n) => v.name.includes(n)) &&
+        (names.length === 0 || names.some((re) => re.test(v.name))) &&
         any('driver', (d) => d === 'local') &&
-        any('dangling', (d) => (d === 'true' || d === '1') === (users(v.name).length === 0)) &&
+        (!dangling || dangling.some((d) => d === (users(v.name).length === 0))) &&
         labelsMatch(v.labels, filters.get('label')),
     );
     sendJson(ctx.res!, 200, { Volumes: list.map((v) => volumeJson(daemon, v)), Warnings: null });
@@ -51,7 +61,9 @@ export function volumeRoutes(router: Router, daemon: Daemon): void {
     const filters = parseFilters(ctx.query.get('filters'));
     checkFilterNames(filters, ['label', 'label!', 'all']);
     // As docker since API 1.42: only anonymous volumes, unless all=true.
-    const all = (filters.get('all') ?? []).some((v) => v === 'true' || v === '1');
+    const allValues = filters.get('all') ?? [];
+    if (allValues.length > 1) throw new InvalidArgument('invalid filter \'all\': only one value is expected');
+    const all = allValues.length === 1 && boolFilter('all', allValues[0]!);
     const deleted: string[] = [];
     let reclaimed = 0;
     for (const v of volumes.list()) {
@@ -78,4 +90,11 @@ function volumeJson(daemon: Daemon, v: VolumeRecord): Record<string, unknown> {
     Options: null,
     Scope: 'local',
   };
+}
+
+/** A filter's boolean as Go's strconv.ParseBool reads it; docker's error for anything else. */
+function boolFilter(name: string, value: string): boolean {
+  if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(value)) return true;
+  if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(value)) return false;
+  throw new InvalidArgument(`invalid filter '${name}=${value}'`);
 }
