@@ -17,7 +17,7 @@
  */
 import { closeSync, constants as fsc, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rmdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 
 import { decompressStream } from '../archive/decompress.js';
@@ -40,6 +40,8 @@ export interface ContainerArchiveDeps {
   events: EventBus;
   /** The exec root: stopped containers' roots are mounted below it. */
   execRoot: string;
+  /** Where a volume's files are on the host. */
+  volumeMountpoint(name: string): string;
   /** Reports what could not be cleaned up (stale mounts) and skipped device nodes. */
   warn?: (message: string, fields?: Record<string, unknown>) => void;
 }
@@ -89,7 +91,8 @@ export class ContainerArchive {
     const absPath = containerAbsPath(path);
     const held = await this.#acquire(record);
     try {
-      return statInRoot(held.root, absPath);
+      const at = this.#locate(record, held.root, absPath);
+      return { ...statInRoot(at.root, at.path), name: baseName(absPath) };
     } catch (err) {
       throw fileError(err, path, idOrName);
     } finally {
@@ -104,7 +107,8 @@ export class ContainerArchive {
     const held = await this.#acquire(record);
     let started;
     try {
-      started = archiveInRoot(held.root, absPath, baseName(absPath));
+      const at = this.#locate(record, held.root, absPath);
+      started = archiveInRoot(at.root, at.path, baseName(absPath));
     } catch (err) {
       await held.release();
       throw fileError(err, path, idOrName);
@@ -121,8 +125,9 @@ export class ContainerArchive {
     if (record.hostConfig.ReadonlyRootfs) throw new InvalidArgument('container rootfs is marked read-only');
     const held = await this.#acquire(record);
     try {
+      const at = this.#locate(record, held.root, absPath);
       try {
-        closeSync(openIn(held.root, absPath, O_PATH | fsc.O_DIRECTORY));
+        closeSync(openIn(at.root, at.path, O_PATH | fsc.O_DIRECTORY));
       } catch (err) {
         if (errnoCode(err) === 'ENOTDIR') throw new InvalidArgument('extraction point is not a directory', { cause: err });
         throw fileError(err, path, idOrName);
@@ -133,7 +138,7 @@ export class ContainerArchive {
         owner = { uid: user.uid, gid: user.gid };
       }
       const tar = await decompressStream(body);
-      const result = await extractInRoot(held.root, absPath, tar, { noOverwriteDirNonDir: request.noOverwriteDirNonDir, owner });
+      const result = await extractInRoot(at.root, at.path, tar, { noOverwriteDirNonDir: request.noOverwriteDirNonDir, owner });
       if (result.skippedDevices.length > 0) {
         this.#deps.warn?.('device nodes in an archive copied into a container were not created', { id: record.id, devices: result.skippedDevices.slice(0, 20) });
       }
@@ -142,6 +147,27 @@ export class ContainerArchive {
     } finally {
       await held.release();
     }
+  }
+
+  /**
+   * Where `absPath` of the container is: under one of its volumes or bound folders (the
+   * deepest that holds it), that folder on the host, else the container's root. Paths then
+   * resolve inside the one found: a symlink in a volume does not lead out of the volume.
+   */
+  #locate(record: ContainerRecord, root: string, absPath: string): { root: string; path: string } {
+    const mounts: Array<{ destination: string; source: string }> = [];
+    for (const v of record.mounts?.volumes ?? []) mounts.push({ destination: v.Destination, source: this.#deps.volumeMountpoint(v.Name) });
+    for (const raw of record.mounts?.binds ?? []) {
+      const [source = '', destination = ''] = raw.split(':');
+      if (isDirectory(source)) mounts.push({ destination: posix.normalize(destination), source });
+    }
+    let best: { destination: string; source: string } | undefined;
+    for (const m of mounts) {
+      const under = absPath === m.destination || absPath.startsWith(m.destination.endsWith('/') ? m.destination : `${m.destination}/`);
+      if (under && (!best || m.destination.length > best.destination.length)) best = m;
+    }
+    if (!best) return { root, path: absPath };
+    return { root: best.source, path: `/${absPath.slice(best.destination.length).replace(/^\/+/, '')}` };
   }
 
   #publish(record: ContainerRecord, action: string): void {
@@ -239,4 +265,12 @@ function fileError(err: unknown, path: string, container: string): unknown {
   // Other system errors: the reason, not the host paths in Node's or the addon's message.
   if (code !== undefined && !isBerthError(err)) return new Error(`${path} in container ${container}: ${errnoText(err)}`, { cause: err });
   return err;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }

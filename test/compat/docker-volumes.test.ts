@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { daemonWithBusybox, tarOf } from '../helpers/berthd.js';
+import { daemonWithBusybox, tarOf, until } from '../helpers/berthd.js';
 
 const fixture = daemonWithBusybox();
 const { docker, ok } = fixture;
@@ -111,6 +111,32 @@ describe('docker CLI against berthd: volumes', () => {
     assert.equal(byDest['/h']?.RW, false);
     await ok('rm', '-v', 'mounts');
     assert.ok((await volumeNames()).includes('mnt-vol'), 'rm -v keeps named volumes');
+  });
+
+  it('docker cp reads and writes a volume and a bound folder, running or stopped', async () => {
+    const host = join(fixture.daemon.root, 'cp-bound');
+    mkdirSync(host, { recursive: true });
+    writeFileSync(join(host, 'on-host.txt'), 'host side\n');
+    await ok('run', '-d', '--name', 'cpvol', '-v', 'cpdata:/data', '-v', `${host}:/bound`, 'busybox', 'sh', '-c', 'echo in volume > /data/inside.txt; sleep 300');
+    try {
+      const out = join(fixture.daemon.root, 'cp-out');
+      mkdirSync(out, { recursive: true });
+      await until('the container wrote its file', async () => (await docker('exec', 'cpvol', 'cat', '/data/inside.txt')).code === 0);
+      await ok('cp', 'cpvol:/data/inside.txt', join(out, 'inside.txt'));
+      assert.equal(readFileSync(join(out, 'inside.txt'), 'utf8'), 'in volume\n');
+      await ok('cp', 'cpvol:/bound/on-host.txt', join(out, 'on-host.txt'));
+      assert.equal(readFileSync(join(out, 'on-host.txt'), 'utf8'), 'host side\n');
+      writeFileSync(join(out, 'sent.txt'), 'sent\n');
+      await ok('cp', join(out, 'sent.txt'), 'cpvol:/data/sent.txt');
+      assert.equal(await ok('exec', 'cpvol', 'cat', '/data/sent.txt'), 'sent\n');
+      await ok('stop', '-t', '0', 'cpvol');
+      // Stopped: the volume is still what cp sees.
+      await ok('cp', 'cpvol:/data', join(out, 'data-dir'));
+      assert.equal(readFileSync(join(out, 'data-dir', 'sent.txt'), 'utf8'), 'sent\n');
+      assert.equal(await ok('run', '--rm', '-v', 'cpdata:/d', 'busybox', 'cat', '/d/sent.txt'), 'sent\n');
+    } finally {
+      await docker('rm', '-f', 'cpvol');
+    }
   });
 
   it('copy-up cannot be led out of the image\'s root by a symlink', async () => {

@@ -19,6 +19,7 @@ export function archiveRoutes(router: Router, daemon: Daemon): void {
     snapshots: daemon.snapshots,
     events: daemon.events,
     execRoot: daemon.options.execRoot,
+    volumeMountpoint: (name) => daemon.volumes.mountpoint(name),
     warn: (message, fields) => daemon.log.warn(message, fields),
   });
 
