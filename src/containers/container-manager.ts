@@ -31,7 +31,7 @@ import { connectAttach, controlShim, launchShim, readExit, readShimPid } from '.
 import { mountAll, unmountAll } from '../snapshots/overlay-snapshotter.js';
 import { bridge, type AttachOptions } from './attach.js';
 import type { HealthState } from './container.js';
-import { ContainerNetwork, endpointsConfig, networkName } from './container-network.js';
+import { ContainerNetwork, endpointsConfig, networkName, type Connection } from './container-network.js';
 import { resolveMounts, volumeBinds, type VolumeMount } from './container-volumes.js';
 import { hostsFile, writeContainerFiles } from './container-files.js';
 import { isAlive } from '../util/process.js';
@@ -256,24 +256,16 @@ export class ContainerManager {
     const rootfs = this.rootfs(id);
     const stateDir = this.stateDir(id);
     this.#starting.add(id);
+    let connection: Connection | undefined;
     try {
       await Promise.all([mkdir(rootfs, { recursive: true }), rm(stateDir, { recursive: true, force: true })]);
       await mkdir(stateDir, { recursive: true, mode: 0o700 });
       await unmountAll(rootfs).catch(() => undefined);
       await mountAll(await this.#images.snapshots.mounts(id), rootfs);
-      const connection = await this.network.connect(record);
-      await this.#update(id, (c) => {
-        if (connection.endpoints?.length) c.endpoints = connection.endpoints;
-        if (connection.ports) c.ports = connection.ports;
-      });
+      connection = await this.network.connect(record);
       const files = this.filePaths(id);
-      await writeContainerFiles(
-        files,
-        record.config.Hostname ?? id.slice(0, 12),
-        record.hostConfig,
-        connection.endpoints?.[0]?.ipAddress,
-        this.network.peerLines(this.get(id), this.all()),
-      );
+      const hostname = record.config.Hostname ?? id.slice(0, 12);
+      await writeContainerFiles(files, hostname, record.hostConfig);
       const mounts = record.mounts;
       for (const v of mounts?.volumes ?? []) if (!v.NoCopy) await this.#paths.volumes.copyUp(v.Name, rootfs, v.Destination);
       const spec = await buildSpec({
@@ -309,6 +301,17 @@ export class ContainerManager {
         stdinOnce: record.config.StdinOnce === true && record.config.Tty !== true,
       });
       this.#watchExit(id);
+      // The container is created; its interfaces were set up meanwhile. Its /etc/hosts
+      // (bind-mounted: written in place) gets its address and peers before it runs.
+      const attached = await connection.attached;
+      await this.#update(id, (c) => {
+        if (attached.endpoints?.length) c.endpoints = attached.endpoints;
+        if (attached.ports) c.ports = attached.ports;
+      });
+      if (attached.endpoints?.length) {
+        const peers = this.network.peerLines(this.get(id), this.all());
+        await writeFile(files.hosts, hostsFile(hostname, record.hostConfig.ExtraHosts ?? [], attached.endpoints[0]!.ipAddress, peers));
+      }
       // Attach requests made before start (docker run) join now, before the process runs.
       await this.#connectPendingAttaches(id);
       await this.runc.start(id);
@@ -331,9 +334,17 @@ export class ContainerManager {
         if (!fromRestartPolicy) c.manuallyStopped = false;
       });
       this.#events.publish('container', 'start', id, { image: record.image, name: record.name.slice(1) });
-      await this.#refreshPeers((connection.endpoints ?? []).map((e) => e.networkId));
+      await this.#refreshPeers((this.get(id).endpoints ?? []).map((e) => e.networkId));
     } catch (err) {
       this.#starting.delete(id);
+      // Interfaces set up meanwhile are recorded, so that the cleanup takes them down too.
+      const attached = await connection?.attached.catch(() => undefined);
+      if (attached?.endpoints?.length && !this.get(id).endpoints) {
+        await this.#update(id, (c) => {
+          c.endpoints = attached.endpoints!;
+          if (attached.ports) c.ports = attached.ports;
+        }).catch(() => undefined);
+      }
       await this.#cleanupFailedStart(id, err);
       throw startError(err);
     }

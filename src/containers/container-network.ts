@@ -10,10 +10,14 @@ import { parsePortKey, type PortMap, type PortProxy } from '../network/port-prox
 import type { HostConfig } from '../runtime/oci-spec.js';
 import type { ContainerRecord } from './container.js';
 
-/** What a started container's network is. */
+/** A starting container's network: its namespace now, its interfaces and ports when `attached` settles. */
 export interface Connection {
   /** The namespace the container joins, or 'host'. */
   netns: string | 'host';
+  attached: Promise<Attached>;
+}
+
+export interface Attached {
   /** One per bridge network, the first (eth0) first. */
   endpoints?: Endpoint[];
   ports?: PortMap;
@@ -77,38 +81,46 @@ export class ContainerNetwork {
   }
 
   /**
-   * The container's namespace, addresses and published ports, made before its process
-   * starts: an interface on each of its bridge networks (eth0, eth1, …; the default route
-   * through the first), its ports published on the first's address.
+   * The container's namespace, made before its process starts; `attached` settles when it
+   * also has an interface on each of its bridge networks (eth0, eth1, …; the default route
+   * through the first) and its ports are published on the first's address. The two are
+   * apart so that the runtime can create the container (which needs only the namespace)
+   * while CNI sets up the interfaces. A failed `attached` has undone its interfaces.
    */
   async connect(record: ContainerRecord): Promise<Connection> {
     const mode = record.hostConfig.NetworkMode;
+    const none = Promise.resolve({});
     if (mode?.startsWith('container:')) {
       const other = this.#lookup(mode.slice('container:'.length));
       if (!other.state.Running) throw new Conflict(`cannot join network namespace of a non running container: container ${other.id} is not running`);
-      if (other.hostConfig.NetworkMode === 'host') return { netns: 'host' };
-      return { netns: this.networks.netnsPath(other.id) };
+      if (other.hostConfig.NetworkMode === 'host') return { netns: 'host', attached: none };
+      return { netns: this.networks.netnsPath(other.id), attached: none };
     }
     const networks = this.wanted(record);
-    if (networks[0]?.driver === 'host') return { netns: 'host' };
+    if (networks[0]?.driver === 'host') return { netns: 'host', attached: none };
     const netns = await this.networks.createNamespace(record.id);
-    const connection: Connection = { netns, endpoints: [] };
+    const attached = this.#attach(record, networks.filter((n) => n.driver === 'bridge'));
+    attached.catch(() => undefined);
+    return { netns, attached };
+  }
+
+  async #attach(record: ContainerRecord, networks: NetworkRecord[]): Promise<Attached> {
+    const endpoints: Endpoint[] = [];
     try {
-      for (const network of networks.filter((n) => n.driver === 'bridge')) {
-        const ifName = `eth${connection.endpoints!.length}`;
-        const aliases = endpointAliases(record, network);
-        connection.endpoints!.push(await this.networks.attach(record.id, network, { ifName, defaultRoute: ifName === 'eth0', aliases }));
+      for (const network of networks) {
+        const ifName = `eth${endpoints.length}`;
+        endpoints.push(await this.networks.attach(record.id, network, { ifName, defaultRoute: ifName === 'eth0', aliases: endpointAliases(record, network) }));
       }
       const wanted = portsToPublish(record);
-      const address = connection.endpoints![0]?.ipAddress;
-      if (address && Object.keys(wanted).length > 0) connection.ports = await this.#ports.publish(record.id, address, wanted);
-      else if (Object.keys(wanted).length > 0) connection.ports = wanted;
+      const address = endpoints[0]?.ipAddress;
+      let ports: PortMap | undefined;
+      if (address && Object.keys(wanted).length > 0) ports = await this.#ports.publish(record.id, address, wanted);
+      else if (Object.keys(wanted).length > 0) ports = wanted;
+      return { endpoints, ...(ports ? { ports } : {}) };
     } catch (err) {
-      for (const e of connection.endpoints!) await this.networks.detach(record.id, e).catch(() => undefined);
-      await this.networks.removeNamespace(record.id).catch(() => undefined);
+      for (const e of endpoints) await this.networks.detach(record.id, e).catch(() => undefined);
       throw err;
     }
-    return connection;
   }
 
   /** Undoes connect(): ports unbound, addresses given back, namespace removed. Safe to repeat. */
