@@ -107,7 +107,10 @@ export class NetworkManager {
       const list = JSON.parse(await readFile(this.#file, 'utf8')) as NetworkRecord[];
       for (const n of list) this.#networks.set(n.id, n);
     } catch (err) {
-      if (errnoCode(err) !== 'ENOENT' && !(err instanceof SyntaxError)) throw err;
+      // Written atomically by berth: a file that is not JSON is refused, not replaced (the
+      // networks, their subnets and containers' references to them would be lost).
+      if (err instanceof SyntaxError) throw new Unavailable(`network: ${this.#file} is not valid JSON; repair it or move it aside`);
+      if (errnoCode(err) !== 'ENOENT') throw err;
     }
     let changed = false;
     for (const [name, driver] of [['bridge', 'bridge'], ['host', 'host'], ['none', 'null']] as const) {

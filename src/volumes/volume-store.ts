@@ -55,8 +55,11 @@ export class VolumeStore {
         const record = JSON.parse(await readFile(join(store.#root, name, META), 'utf8')) as VolumeRecord;
         if (record.name === name) store.#volumes.set(name, record);
       } catch (err) {
-        // No record: a create cut short. Its folder goes.
-        if (errnoCode(err) === 'ENOENT' || err instanceof SyntaxError) await rm(join(store.#root, name), { recursive: true, force: true });
+        // No record: a create cut short (nothing can have used it). Its folder goes.
+        if (errnoCode(err) === 'ENOENT') await rm(join(store.#root, name), { recursive: true, force: true });
+        // A record that is not JSON was not written by berth (they are replaced atomically):
+        // the volume's files are kept, and berthd will not start until someone looks.
+        else if (err instanceof SyntaxError) throw new Unavailable(`volume ${name}: ${join(store.#root, name, META)} is not valid JSON; its files are kept, move the folder aside or repair it`);
         else throw err;
       }
     }
