@@ -1,0 +1,93 @@
+/**
+ * `POST /build`: docker's classic builder (what `DOCKER_BUILDKIT=0 docker build` and a
+ * daemon answering `Builder-Version: 1` get). The body is the context as a tar; the query
+ * says what to build (t, dockerfile, buildargs, labels, nocache, rm, forcerm, q); the answer
+ * is a JSON stream of `{"stream": …}` lines, `{"aux": {"ID": …}}` and, on failure,
+ * `{"errorDetail": …, "error": …}`.
+ */
+import { join } from 'node:path';
+import type { Daemon } from '../../daemon/daemon.js';
+import { InvalidArgument, NotImplemented } from '../../errors/errors.js';
+import { BuildCache } from '../../builder/build-cache.js';
+import { BuildStepError, buildImage, type BuildDeps, type BuildOptions } from '../../builder/build.js';
+import { ContainerArchive } from '../../containers/container-archive.js';
+import { parseTaggedReference, type Reference } from '../../images/reference.js';
+import { JsonStream, queryBool, type RequestContext, type Router } from '../router.js';
+
+export function buildRoutes(router: Router, daemon: Daemon): void {
+  const archive = new ContainerArchive({
+    containers: daemon.containers,
+    snapshots: daemon.snapshots,
+    events: daemon.events,
+    execRoot: join(daemon.options.execRoot, 'builder'),
+    volumeMountpoint: (name) => daemon.volumes.mountpoint(name),
+    warn: (message, fields) => daemon.log.warn(message, fields),
+  });
+  let cache: Promise<BuildCache> | undefined;
+  const deps = async (): Promise<BuildDeps> => ({
+    containers: daemon.containers,
+    images: daemon.images,
+    snapshots: daemon.snapshots,
+    archive,
+    events: daemon.events,
+    log: daemon.log,
+    cache: await (cache ??= BuildCache.open(daemon.options.dataRoot, daemon.images)),
+    scratchDir: join(daemon.options.dataRoot, 'tmp'),
+  });
+
+  router.add('POST', '/build', async (ctx) => {
+    const opts = buildOptions(ctx);
+    const quiet = queryBool(ctx.query, 'q');
+    const stream = new JsonStream(ctx.res!);
+    try {
+      await buildImage(await deps(), ctx.bodyStream(), opts, {
+        stream: (text) => {
+          if (!quiet) stream.write({ stream: text });
+        },
+        aux: (value) => stream.write({ aux: value }),
+      });
+    } catch (err) {
+      if (err instanceof BuildStepError && stream.started) {
+        const message = err.message;
+        stream.write({ errorDetail: { code: err.exitCode, message }, error: message });
+      } else {
+        stream.error(err);
+      }
+    }
+    stream.end();
+  });
+}
+
+function buildOptions(ctx: RequestContext): BuildOptions {
+  const q = ctx.query;
+  if (q.get('remote')) throw new NotImplemented('berth builds from an uploaded context only (no remote URL or git context)');
+  if (q.get('version') === '2') throw new NotImplemented('BuildKit (builder version 2) is not supported by berth: use the classic builder (DOCKER_BUILDKIT=0)');
+  if ((q.get('target') ?? '') !== '') throw new NotImplemented('--target needs multi-stage builds, which berth does not support yet');
+  const tags: Reference[] = q.getAll('t').filter((t) => t !== '').map((t) => {
+    const ref = parseTaggedReference(t);
+    if (ref.digest) throw new InvalidArgument(`invalid reference format: ${t} (a build cannot be tagged with a digest)`);
+    return ref;
+  });
+  return {
+    dockerfile: q.get('dockerfile') || 'Dockerfile',
+    tags,
+    buildArgs: jsonObject<string | null>(q.get('buildargs'), 'buildargs'),
+    labels: jsonObject<string>(q.get('labels'), 'labels'),
+    noCache: queryBool(q, 'nocache'),
+    rm: queryBool(q, 'rm', true),
+    forceRm: queryBool(q, 'forcerm'),
+  };
+}
+
+function jsonObject<T>(raw: string | null, name: string): Record<string, T> {
+  if (raw === null || raw === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (err) {
+    throw new InvalidArgument(`${name}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  if (value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw new InvalidArgument(`${name} must be a JSON object`);
+  return value as Record<string, T>;
+}

@@ -1,0 +1,555 @@
+/**
+ * `docker build` as docker's classic builder does it: each instruction of one stage makes
+ * the next image from the current one.
+ *
+ *   FROM        the base image, which must be here (no pull)
+ *   RUN         a container of the current image runs the command to its end; its changes
+ *               are the new image's layer (none when it changed nothing)
+ *   COPY, ADD   files of the context are extracted into a fresh container's root, whose
+ *               changes become the layer; ADD unpacks a local tar archive
+ *   the rest    change the run config only: an image with no new layer ("#(nop)" history)
+ *
+ * Every image made is kept, untagged, with the one before it as its parent, so that the
+ * next build finds it in the cache (see build-cache.ts).
+ */
+import type { Readable } from 'node:stream';
+import { TarWriter } from '../archive/tar-writer.js';
+import type { ContainerArchive } from '../containers/container-archive.js';
+import { ContainerFilesystem } from '../containers/container-changes.js';
+import { EMPTY_LAYER_DIFF_ID, withoutPaths } from '../containers/container-commit.js';
+import type { ContainerManager } from '../containers/container-manager.js';
+import { GO_MODE, cleanPath } from '../containers/archive-path.js';
+import { readLogs } from '../containers/log-reader.js';
+import type { EventBus } from '../daemon/events.js';
+import type { Logger } from '../daemon/logger.js';
+import { BerthError, InvalidArgument, NotFound, NotImplemented, isBerthError } from '../errors/errors.js';
+import { applyConfigChanges } from '../images/config-changes.js';
+import type { Image, ImageStore } from '../images/image-store.js';
+import type { HistoryEntry, ImageConfig, RunConfig } from '../images/oci-types.js';
+import { familiarString, referenceString, type Reference } from '../images/reference.js';
+import type { LayerRecord } from '../metadata/schema.js';
+import { diffLayer } from '../snapshots/diff-layer.js';
+import type { Snapshotter } from '../snapshots/overlay-snapshotter.js';
+import { BuildCache } from './build-cache.js';
+import { BuildContext, hashTar, type ContextSource, type CopyPlan } from './build-context.js';
+import { argDefinitions, expandWords, flagValue, parseDockerfile, type Instruction } from './dockerfile.js';
+
+export interface BuildDeps {
+  containers: ContainerManager;
+  images: ImageStore;
+  snapshots: Snapshotter;
+  archive: ContainerArchive;
+  events: EventBus;
+  log: Logger;
+  cache: BuildCache;
+  /** Where contexts are unpacked. */
+  scratchDir: string;
+}
+
+export interface BuildOptions {
+  /** The Dockerfile's path in the context. */
+  dockerfile: string;
+  tags: Reference[];
+  /** `--build-arg`: a null value takes the variable from… nowhere here (docker: the client's env). */
+  buildArgs: Record<string, string | null>;
+  labels: Record<string, string>;
+  noCache: boolean;
+  /** Remove intermediate containers after a successful step (docker's default). */
+  rm: boolean;
+  /** Remove them even when the build fails. */
+  forceRm: boolean;
+}
+
+/** Where the build's progress goes: docker's `{"stream": …}` and `{"aux": …}` messages. */
+export interface BuildOutput {
+  stream(text: string): void;
+  aux(value: object): void;
+}
+
+/** A RUN that exited non-zero: docker's message and the command's exit code. */
+export class BuildStepError extends BerthError {
+  readonly exitCode: number;
+  constructor(message: string, exitCode: number) {
+    super('INVALID_ARGUMENT', message);
+    this.exitCode = exitCode;
+  }
+}
+
+/** Instructions that change the run config only, through applyConfigChanges. */
+const CONFIG_COMMANDS = new Set(['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'HEALTHCHECK', 'LABEL', 'ONBUILD', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR']);
+
+interface StageState {
+  image: Image;
+  /** Build args declared in this stage (ARG), with their values. */
+  args: Map<string, string>;
+}
+
+/** Runs the build of `context`; resolves with the final image's id, after tagging it. */
+export async function buildImage(deps: BuildDeps, context: Readable, opts: BuildOptions, out: BuildOutput): Promise<string> {
+  const ctx = await BuildContext.unpack(deps.scratchDir, context);
+  try {
+    return await new Build(deps, ctx, opts, out).run();
+  } finally {
+    await ctx.remove().catch((err: unknown) => deps.log.warn('build: cannot remove the context', { error: String(err) }));
+  }
+}
+
+class Build {
+  readonly #deps: BuildDeps;
+  readonly #ctx: BuildContext;
+  readonly #opts: BuildOptions;
+  readonly #out: BuildOutput;
+  /** Intermediate containers not removed yet. */
+  readonly #containers = new Set<string>();
+  /** Build args used by some instruction; docker warns about the others. */
+  readonly #usedArgs = new Set<string>();
+
+  constructor(deps: BuildDeps, ctx: BuildContext, opts: BuildOptions, out: BuildOutput) {
+    this.#deps = deps;
+    this.#ctx = ctx;
+    this.#opts = opts;
+    this.#out = out;
+  }
+
+  async run(): Promise<string> {
+    const dockerfile = parseDockerfile(this.#ctx.dockerfile(this.#opts.dockerfile));
+    const instructions = [...dockerfile.instructions];
+    if (Object.keys(this.#opts.labels).length > 0) {
+      // Docker appends the --label options as one LABEL instruction.
+      const text = Object.entries(this.#opts.labels).map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' ');
+      instructions.push({ command: 'LABEL', original: `LABEL ${text}`, flags: [], rest: text, json: undefined, line: 0 });
+    }
+    if (instructions.length === 0) throw new InvalidArgument('the Dockerfile (Dockerfile) cannot be empty');
+    const froms = instructions.filter((i) => i.command === 'FROM').length;
+    if (froms > 1) throw new NotImplemented('multi-stage builds (more than one FROM) are not supported by berth yet');
+
+    // ARGs before the FROM are the meta args: they only serve FROM's expansion.
+    const metaArgs = new Map<string, string>();
+    let state: StageState | undefined;
+    let step = 0;
+    try {
+      for (const instruction of instructions) {
+        step++;
+        this.#out.stream(`Step ${step}/${instructions.length} : ${instruction.original}\n`);
+        if (!state) {
+          if (instruction.command === 'ARG') {
+            for (const [name, value] of argDefinitions(instruction, envOf(metaArgs))) {
+              const given = this.#buildArg(name);
+              const v = given ?? value;
+              if (v !== undefined) metaArgs.set(name, v);
+            }
+            continue;
+          }
+          if (instruction.command !== 'FROM') {
+            throw new InvalidArgument('Please provide a source image with `from` prior to commit');
+          }
+          state = await this.#from(instruction, metaArgs);
+        } else {
+          state.image = await this.#step(state, instruction);
+        }
+        this.#out.stream(` ---> ${short(state.image.id)}\n`);
+        if (this.#opts.rm) await this.#removeContainers();
+      }
+    } catch (err) {
+      if (this.#opts.forceRm) await this.#removeContainers();
+      throw err;
+    }
+    if (!state) throw new InvalidArgument('No image was generated. Is your Dockerfile empty?');
+    const unused = Object.keys(this.#opts.buildArgs).filter((a) => !this.#usedArgs.has(a) && !metaArgs.has(a) && !PREDEFINED_ARGS.has(a));
+    if (unused.length) this.#out.stream(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed\n`);
+
+    const id = state.image.id;
+    this.#out.aux({ ID: id });
+    this.#out.stream(`Successfully built ${short(id)}\n`);
+    for (const ref of this.#opts.tags) {
+      await this.#deps.images.tag(id, referenceString(ref));
+      this.#deps.events.publish('image', 'tag', id, { name: familiarString(ref) });
+      this.#out.stream(`Successfully tagged ${familiarString(ref)}\n`);
+    }
+    return id;
+  }
+
+  #buildArg(name: string): string | undefined {
+    const v = this.#opts.buildArgs[name];
+    return v === null ? undefined : v;
+  }
+
+  async #from(instruction: Instruction, metaArgs: Map<string, string>): Promise<StageState> {
+    flagValue(instruction, 'platform', ['platform']);
+    const words = expandWords(instruction, envOf(metaArgs));
+    if (words.length === 2 || words.length > 3 || (words.length === 3 && words[1]!.toUpperCase() !== 'AS') || words.length === 0) {
+      throw new InvalidArgument('FROM requires either one or three arguments');
+    }
+    const name = words[0]!;
+    let image: Image;
+    try {
+      image = await this.#deps.images.resolve(name);
+    } catch (err) {
+      if (err instanceof NotFound) {
+        throw new NotFound(`pull access denied for ${name}: berth's builder uses local images only; pull ${name} first`, { cause: err });
+      }
+      throw err;
+    }
+    return { image, args: new Map() };
+  }
+
+  async #step(state: StageState, instruction: Instruction): Promise<Image> {
+    switch (instruction.command) {
+      case 'RUN':
+        return this.#run(state, instruction);
+      case 'COPY':
+      case 'ADD':
+        return this.#copy(state, instruction);
+      case 'FROM':
+        throw new NotImplemented('multi-stage builds (more than one FROM) are not supported by berth yet');
+      case 'ARG':
+        return this.#arg(state, instruction);
+      default:
+        return this.#configStep(state, instruction);
+    }
+  }
+
+  /** The environment words are expanded with: the stage's args, then the image's env over them. */
+  #expansionEnv(state: StageState): string[] {
+    return [...envOf(state.args), ...(state.image.config.config?.Env ?? [])];
+  }
+
+  async #arg(state: StageState, instruction: Instruction): Promise<Image> {
+    const defs = argDefinitions(instruction, this.#expansionEnv(state));
+    const shown: string[] = [];
+    for (const [name, value] of defs) {
+      const given = this.#buildArg(name);
+      if (given !== undefined) this.#usedArgs.add(name);
+      const v = given ?? value;
+      if (v !== undefined) state.args.set(name, v);
+      shown.push(value === undefined ? name : `${name}=${value}`);
+    }
+    const runConfig = state.image.config.config ?? {};
+    return this.#metadataImage(state, `ARG ${shown.join(' ')}`, runConfig);
+  }
+
+  /** ENV, LABEL, CMD…: applied by applyConfigChanges, SHELL and MAINTAINER here. */
+  async #configStep(state: StageState, instruction: Instruction): Promise<Image> {
+    const current = state.image.config.config ?? {};
+    const { command } = instruction;
+    if (command === 'SHELL') {
+      if (!instruction.json || instruction.json.length === 0) throw new InvalidArgument('SHELL requires the arguments to be in JSON form');
+      return this.#metadataImage(state, `SHELL ${goList(instruction.json)}`, { ...current, Shell: instruction.json });
+    }
+    if (command === 'MAINTAINER') {
+      if (instruction.rest === '') throw new InvalidArgument('MAINTAINER requires exactly one argument');
+      return this.#metadataImage(state, `MAINTAINER ${instruction.rest}`, current, instruction.rest);
+    }
+    if (!CONFIG_COMMANDS.has(command)) throw new NotImplemented(`${command} is not supported by berth's builder`);
+    if (instruction.flags.length && command !== 'HEALTHCHECK') throw new InvalidArgument(`Unknown flag: ${instruction.flags[0]!.slice(2).split('=')[0]}`);
+    const text = instruction.original.slice(instruction.original.search(/\s/) + 1).trim();
+    const flagsText = instruction.flags.join(' ');
+    const argsText = instruction.flags.length ? `${flagsText} ${instruction.rest}` : instruction.rest;
+    // The stage's args take part in the expansion (under the env), but stay out of the image.
+    const argEnv = envOf(state.args).filter((e) => !(current.Env ?? []).some((c) => envKey(c) === envKey(e)));
+    const next = applyConfigChanges({ ...current, Env: [...argEnv, ...(current.Env ?? [])] }, [`${command} ${argsText}`]);
+    next.Env = withoutArgs(next.Env ?? [], argEnv, command === 'ENV' ? keysSetBy(next.Env ?? [], argEnv) : new Set());
+    if (next.Env.length === 0) delete next.Env;
+    for (const name of state.args.keys()) if (text.includes(name)) this.#usedArgs.add(name);
+    return this.#metadataImage(state, historyText(command, instruction, next), next);
+  }
+
+  /** An image with the parent's layers and `runConfig`: a "#(nop)" history entry, no layer. */
+  async #metadataImage(state: StageState, comment: string, runConfig: RunConfig, author?: string): Promise<Image> {
+    const shell = shellOf(state.image.config.config ?? {});
+    const createdBy = `${shell.join(' ')} #(nop)  ${comment}`;
+    return this.#cached(state, [createdBy, runConfig], async () => {
+      return this.#addImage(state.image, runConfig, { created_by: createdBy, empty_layer: true }, undefined, author);
+    });
+  }
+
+  /** The step's image from the cache, or made by `make` and remembered. */
+  async #cached(state: StageState, description: readonly unknown[], make: () => Promise<string>): Promise<Image> {
+    const key = BuildCache.key(state.image.id, description);
+    if (!this.#opts.noCache) {
+      const hit = this.#deps.cache.lookup(key, state.image.id);
+      if (hit) {
+        this.#out.stream(' ---> Using cache\n');
+        return this.#deps.images.resolve(hit);
+      }
+    }
+    const id = await make();
+    await this.#deps.cache.store(key, id);
+    return this.#deps.images.resolve(id);
+  }
+
+  async #run(state: StageState, instruction: Instruction): Promise<Image> {
+    if (instruction.flags.length) throw new NotImplemented(`RUN ${instruction.flags[0]} is not supported by berth's builder`);
+    const current = state.image.config.config ?? {};
+    const cmd = instruction.json ?? [...shellOf(current), instruction.rest];
+    if (cmd.length === 0 || (instruction.json === undefined && instruction.rest === '')) throw new InvalidArgument('RUN requires at least one argument');
+    // Docker: the build args in effect are in the RUN's environment and in its history
+    // line ("|2 A=1 B=2 /bin/sh -c …"), but not in the image's config.
+    const imageEnv = current.Env ?? [];
+    const args = [...state.args].filter(([name]) => !imageEnv.some((e) => envKey(e) === name)).sort(([a], [b]) => a.localeCompare(b));
+    for (const [name] of args) this.#usedArgs.add(name);
+    const prefix = args.length ? [`|${args.length}`, ...args.map(([k, v]) => `${k}=${v}`)] : [];
+    const createdBy = [...prefix, ...cmd].join(' ');
+    return this.#cached(state, [createdBy, current], async () => {
+      const id = await this.#createContainer(state.image, cmd, args.map(([k, v]) => `${k}=${v}`));
+      const exited = this.#deps.containers.wait(id, 'next-exit');
+      await this.#deps.containers.start(id);
+      await this.#streamOutput(id, exited.then(() => undefined));
+      const result = await exited;
+      if (result.StatusCode !== 0) {
+        throw new BuildStepError(`The command '${cmd.join(' ')}' returned a non-zero code: ${result.StatusCode}`, result.StatusCode);
+      }
+      return this.#commit(id, state.image, current, { created_by: createdBy });
+    });
+  }
+
+  /** A container of `image` that runs `cmd` (not started), counted as intermediate. */
+  async #createContainer(image: Image, cmd: string[], env: string[]): Promise<string> {
+    const { Id } = await this.#deps.containers.create(
+      {
+        Image: image.id,
+        // The command as the entrypoint: it runs as it is, whatever entrypoint the image has
+        // (the image's config is made from the step, not from this container's).
+        Entrypoint: cmd,
+        Cmd: [],
+        Env: env,
+        AttachStdout: true,
+        AttachStderr: true,
+        // The image's health check is for what runs from the image, not for its build.
+        Healthcheck: { Test: ['NONE'] },
+        Labels: {},
+        HostConfig: {},
+      },
+      undefined,
+    );
+    this.#containers.add(Id);
+    this.#out.stream(` ---> Running in ${short(Id)}\n`);
+    return Id;
+  }
+
+  /** The container's output, as it comes, into the stream. */
+  async #streamOutput(id: string, stopped: Promise<void>): Promise<void> {
+    const abort = new AbortController();
+    try {
+      const logs = readLogs(this.#deps.containers.logPath(id), { stdout: true, stderr: true, follow: true, timestamps: false }, abort.signal, stopped);
+      for await (const entry of logs) this.#out.stream(entry.line.toString('utf8'));
+    } catch (err) {
+      this.#deps.log.warn('build: cannot read the output of a step', { id, error: String(err) });
+    } finally {
+      abort.abort();
+    }
+  }
+
+  /** The container's changes as a layer on `parent`, and the image with `runConfig`. */
+  async #commit(containerId: string, parent: Image, runConfig: RunConfig, entry: HistoryEntry): Promise<string> {
+    const fs = await ContainerFilesystem.open(this.#deps.snapshots, containerId, this.#deps.containers.containerDir(containerId));
+    const leftovers = new Set((await fs.runtimeLeftovers()).map((l) => l.path));
+    const layer = await this.#deps.images.unpackLayer(withoutPaths(diffLayer(fs.upper), leftovers), parent.record.layers.at(-1));
+    const empty = layer.diffId === EMPTY_LAYER_DIFF_ID;
+    return this.#addImage(parent, runConfig, empty ? { ...entry, empty_layer: true } : entry, empty ? undefined : layer);
+  }
+
+  async #addImage(parent: Image, runConfig: RunConfig, entry: HistoryEntry, layer: LayerRecord | undefined, author?: string): Promise<string> {
+    const now = new Date().toISOString();
+    const parentLayers = parent.record.layers.map((chainId) => {
+      const known = this.#deps.images.layer(chainId);
+      if (!known) throw new NotFound(`layer ${chainId} of image ${parent.id}: no such layer`);
+      return known;
+    });
+    const layers = layer ? [...parentLayers, layer] : parentLayers;
+    const base = parent.config;
+    const config: ImageConfig = {
+      created: now,
+      ...(author ?? base.author ? { author: author ?? base.author } : {}),
+      architecture: base.architecture,
+      os: base.os,
+      ...(base.variant ? { variant: base.variant } : {}),
+      config: withoutEmpty(runConfig),
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+      history: [...alignedHistory(base, parentLayers.length), { created: now, ...entry }],
+    };
+    return this.#deps.images.addImage({ config, layers, parent: parent.id });
+  }
+
+  async #copy(state: StageState, instruction: Instruction): Promise<Image> {
+    const command = instruction.command;
+    const chown = flagValue(instruction, 'chown', command === 'COPY' ? ['chown', 'from', 'chmod', 'link'] : ['chown', 'chmod', 'link', 'checksum']);
+    if (command === 'COPY' && flagValue(instruction, 'from', ['chown', 'from', 'chmod', 'link']) !== undefined) {
+      throw new NotImplemented('COPY --from is not supported by berth yet (multi-stage builds are not)');
+    }
+    const owner = ownerOf(chown);
+    const current = state.image.config.config ?? {};
+    const words = expandWords(instruction, this.#expansionEnv(state));
+    if (words.length < 2) throw new InvalidArgument(`${command} requires at least two arguments, but only one was provided. Destination could not be determined.`);
+    const names = words.slice(0, -1);
+    const destWord = words.at(-1)!;
+    if (command === 'ADD' && names.some((n) => /^[a-z][a-z0-9+.-]*:\/\//i.test(n))) {
+      throw new NotImplemented('ADD from a URL is not supported by berth\'s builder: download the file into the context and COPY it');
+    }
+    const sources = this.#ctx.sources(names, command);
+    const workdir = current.WorkingDir || '/';
+    const destDirForm = /\/$/.test(destWord) || destWord === '.' || /\/\.$/.test(destWord);
+    const dest = cleanPath(destWord.startsWith('/') ? destWord : `${workdir}/${destWord}`);
+    if ((sources.length > 1 || names.length > 1) && !destDirForm) {
+      throw new InvalidArgument(`When using ${command} with more than one source file, the destination must be a directory and end with a /`);
+    }
+    const archives = command === 'ADD' ? sources.filter((s) => !s.isDir && this.#isArchive(s)) : [];
+
+    // The content's hash first: with it the step may come from the cache without a container.
+    const hash = await hashTar(this.#ctx.copyTar(this.#plans(sources, dest, destDirForm), owner));
+    const kind = sources.length > 1 ? 'multi' : sources[0]!.isDir ? 'dir' : 'file';
+    const shell = shellOf(current);
+    const createdBy = `${shell.join(' ')} #(nop) ${command} ${kind}:${hash} in ${destWord.startsWith('/') ? destWord : dest} `;
+    return this.#cached(state, [createdBy, current, archives.map((a) => a.path)], async () => {
+      const id = await this.#createContainer(state.image, [...shell, `#(nop) ${command} ${kind}:${hash} in ${dest} `], []);
+      // Where dest leads in the container: a symlink there is followed inside its root.
+      const target = await this.#resolveInContainer(id, dest);
+      const destIsDir = destDirForm || target.isDir;
+      const plain = sources.filter((s) => !archives.includes(s));
+      if (plain.length) {
+        const tar = this.#ctx.copyTar(this.#plans(plain, target.path, destIsDir), owner);
+        await this.#deps.archive.extract(id, '/', tar, { noOverwriteDirNonDir: false, copyUIDGID: false });
+      }
+      for (const archive of archives) {
+        // ADD: a local tar archive is unpacked into the destination directory.
+        if (target.path !== '/') await this.#deps.archive.extract(id, '/', folderTar(target.path.slice(1), owner), { noOverwriteDirNonDir: false, copyUIDGID: false });
+        await this.#deps.archive.extract(id, target.path, this.#ctx.fileStream(archive.path), { noOverwriteDirNonDir: false, copyUIDGID: false });
+      }
+      return this.#commit(id, state.image, current, { created_by: createdBy });
+    });
+  }
+
+  /** Where each source lands: a directory's content into dest, a file into it or as it. */
+  #plans(sources: readonly ContextSource[], dest: string, destIsDir: boolean): CopyPlan[] {
+    const rel = dest.slice(1);
+    return sources.map((source) => {
+      if (source.isDir) return { source, target: rel === '' ? '.' : rel };
+      if (!destIsDir) return { source, target: rel };
+      const base = source.path.slice(source.path.lastIndexOf('/') + 1);
+      return { source, target: rel === '' ? base : `${rel}/${base}` };
+    });
+  }
+
+  #isArchive(source: ContextSource): boolean {
+    return this.#ctx.looksLikeArchive(source.path);
+  }
+
+  /**
+   * `path` in the container with its symlinks followed inside the container's root (what
+   * is missing kept as written), and whether a directory is there.
+   */
+  async #resolveInContainer(containerId: string, path: string): Promise<{ path: string; isDir: boolean }> {
+    for (let links = 0; links < 40; links++) {
+      let stat;
+      try {
+        stat = await this.#deps.archive.stat(containerId, path);
+      } catch (err) {
+        if (isBerthError(err) && err instanceof NotFound) return { path, isDir: false };
+        throw err;
+      }
+      if ((stat.mode & GO_MODE.symlink) === 0) return { path, isDir: (stat.mode & GO_MODE.dir) !== 0 };
+      path = cleanPath(stat.linkTarget);
+    }
+    throw new InvalidArgument(`too many levels of symbolic links at ${path}`);
+  }
+
+  async #removeContainers(): Promise<void> {
+    for (const id of [...this.#containers]) {
+      try {
+        await this.#deps.containers.remove(id, { force: true, volumes: true });
+        this.#containers.delete(id);
+        this.#out.stream(` ---> Removed intermediate container ${short(id)}\n`);
+      } catch (err) {
+        this.#out.stream(`Error removing intermediate container ${short(id)}: ${err instanceof Error ? err.message : String(err)}\n`);
+        return;
+      }
+    }
+  }
+}
+
+/** Args docker passes without an ARG (proxies); they never trigger the unused warning. */
+const PREDEFINED_ARGS = new Set(['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy']);
+
+function short(id: string): string {
+  return id.replace(/^sha256:/, '').slice(0, 12);
+}
+
+function envOf(args: Map<string, string>): string[] {
+  return [...args].map(([k, v]) => `${k}=${v}`);
+}
+
+function envKey(entry: string): string {
+  const eq = entry.indexOf('=');
+  return eq < 0 ? entry : entry.slice(0, eq);
+}
+
+/** The keys an ENV instruction set over the args (their prepended entries changed). */
+function keysSetBy(env: readonly string[], argEnv: readonly string[]): Set<string> {
+  const out = new Set<string>();
+  argEnv.forEach((e, i) => {
+    if (env[i] !== e) out.add(envKey(e));
+  });
+  return out;
+}
+
+/** `env` without the arg entries prepended for expansion (those an ENV set are kept). */
+function withoutArgs(env: readonly string[], argEnv: readonly string[], keep: ReadonlySet<string>): string[] {
+  return env.filter((e, i) => i >= argEnv.length || keep.has(envKey(e)));
+}
+
+function shellOf(config: RunConfig): string[] {
+  return config.Shell?.length ? config.Shell : ['/bin/sh', '-c'];
+}
+
+/** Go's %q of a []string, as docker's history lines show commands: ["a" "b"]. */
+function goList(words: readonly string[]): string {
+  return `[${words.map((w) => JSON.stringify(w)).join(' ')}]`;
+}
+
+/** The history comment of a config instruction, close to docker's. */
+function historyText(command: string, instruction: Instruction, next: RunConfig): string {
+  if (command === 'CMD') return `CMD ${goList(next.Cmd ?? [])}`;
+  if (command === 'ENTRYPOINT') return `ENTRYPOINT ${goList(next.Entrypoint ?? [])}`;
+  if (command === 'WORKDIR') return `WORKDIR ${next.WorkingDir ?? ''}`;
+  const flags = instruction.flags.length ? `${instruction.flags.join(' ')} ` : '';
+  return `${command} ${flags}${instruction.rest}`;
+}
+
+/** `--chown=uid[:gid]`, numeric only. */
+function ownerOf(chown: string | undefined): { uid: number; gid: number } {
+  if (chown === undefined || chown === '') return { uid: 0, gid: 0 };
+  const m = /^(\d+)(?::(\d+))?$/.exec(chown);
+  if (!m) throw new NotImplemented(`--chown=${chown}: berth's builder takes numeric ids only (uid[:gid])`);
+  const uid = Number(m[1]);
+  return { uid, gid: m[2] === undefined ? uid : Number(m[2]) };
+}
+
+function withoutEmpty(config: RunConfig): RunConfig {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config)) {
+    if (value === undefined || value === null || value === '' || value === false) continue;
+    if (Array.isArray(value) && value.length === 0) continue;
+    if (typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0) continue;
+    out[key] = value;
+  }
+  return out as RunConfig;
+}
+
+/** The history with at least one entry per layer, so that the new entry lines up with its layer. */
+function alignedHistory(config: ImageConfig, layerCount: number): HistoryEntry[] {
+  const history = config.history ?? [];
+  const missing = layerCount - history.filter((h) => !h.empty_layer).length;
+  if (missing <= 0) return history;
+  const filler: HistoryEntry = config.created ? { created: config.created } : {};
+  return [...Array.from({ length: missing }, () => ({ ...filler })), ...history];
+}
+
+/** A tar of one directory entry: the folder `rel` (relative to the root), made if missing. */
+function folderTar(rel: string, owner: { uid: number; gid: number }): Readable {
+  const writer = new TarWriter();
+  void (async () => {
+    await writer.add({ name: `${rel}/`, type: 'directory', mode: 0o755, uid: owner.uid, gid: owner.gid, mtime: new Date() });
+    await writer.finish();
+  })().catch((err: unknown) => writer.stream.destroy(err instanceof Error ? err : new Error(String(err))));
+  return writer.stream;
+}

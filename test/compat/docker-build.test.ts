@@ -1,0 +1,194 @@
+// The real docker CLI's classic builder (DOCKER_BUILDKIT=0 docker build) against a private
+// berthd: the steps of a Dockerfile, what runs from the image, its history, the cache, a
+// failing RUN, and hostile contexts that must not reach outside where they should.
+import * as assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { TarWriter } from '../../src/archive/tar-writer.js';
+import { daemonWithBusybox, run, type RunResult } from '../helpers/berthd.js';
+
+describe('docker build (classic builder)', () => {
+  const fixture = daemonWithBusybox();
+  let scratch: string;
+
+  before(() => {
+    scratch = mkdtempSync(join(tmpdir(), 'berth-build-'));
+    APP = appContext();
+  });
+  after(() => {
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  /** `docker build` with the classic builder; `input` is stdin (a context tar for `-`). */
+  function build(args: string[], input?: Buffer): Promise<RunResult> {
+    const env = { ...fixture.daemon.env, DOCKER_BUILDKIT: '0' };
+    return run('timeout', ['-s', 'KILL', '150', 'docker', 'build', ...args], { env, timeoutMs: 160_000, ...(input ? { input } : {}) });
+  }
+
+  async function buildOk(args: string[], input?: Buffer): Promise<string> {
+    const r = await build(args, input);
+    assert.equal(r.code, 0, `docker build ${args.join(' ')} failed (${r.code}):\n${r.stdout}\n${r.stderr}\n${fixture.daemon.log.slice(-3000)}`);
+    return r.stdout;
+  }
+
+  function contextDir(name: string, files: Record<string, string>): string {
+    const dir = join(scratch, name);
+    for (const [path, content] of Object.entries(files)) {
+      mkdirSync(join(dir, path, '..'), { recursive: true });
+      writeFileSync(join(dir, path), content);
+    }
+    return dir;
+  }
+
+  let APP: string;
+  const appContext = () => contextDir('app', {
+    Dockerfile: [
+      'FROM busybox',
+      '# a comment',
+      'ENV GREETING=hello \\',
+      '    TARGET=world',
+      'WORKDIR /app',
+      'COPY greeting.txt ./',
+      'COPY conf/ conf/',
+      'RUN cat greeting.txt conf/a.txt > combined.txt && \\',
+      '    echo "$GREETING $TARGET" >> combined.txt && echo built-output',
+      'CMD ["cat", "/app/combined.txt", "/app/conf/sub/b.txt"]',
+      '',
+    ].join('\n'),
+    'greeting.txt': 'greeting-file\n',
+    'conf/a.txt': 'conf-a\n',
+    'conf/sub/b.txt': 'conf-b\n',
+  });
+
+  it('builds an image step by step, streaming docker\'s messages', async () => {
+    const out = await buildOk(['-t', 'built:1', '-t', 'built:also', APP]);
+    assert.match(out, /^Step 1\/7 : FROM busybox$/m);
+    assert.match(out, /^Step 2\/7 : ENV GREETING=hello {5}TARGET=world$/m);
+    assert.match(out, /^Step 6\/7 : RUN cat greeting.txt/m);
+    assert.match(out, /^ ---> Running in [0-9a-f]{12}$/m);
+    assert.match(out, /^built-output$/m);
+    assert.match(out, /^Successfully built [0-9a-f]{12}$/m);
+    assert.match(out, /^Successfully tagged built:1$/m);
+    assert.match(out, /^Successfully tagged built:also$/m);
+    const run = await fixture.ok('run', '--rm', 'built:1');
+    assert.equal(run, 'greeting-file\nconf-a\nhello world\nconf-b\n');
+    const inspect = JSON.parse(await fixture.ok('image', 'inspect', 'built:1')) as Array<{ Id: string; Config: { Env: string[]; WorkingDir: string; Cmd: string[] } }>;
+    assert.ok(inspect[0]!.Config.Env.includes('GREETING=hello'));
+    assert.equal(inspect[0]!.Config.WorkingDir, '/app');
+    assert.deepEqual(inspect[0]!.Config.Cmd, ['cat', '/app/combined.txt', '/app/conf/sub/b.txt']);
+    // No intermediate container is left.
+    assert.equal((await fixture.ok('ps', '-aq')).trim(), '');
+  });
+
+  it('records the steps in the history, metadata steps as empty layers', async () => {
+    const history = await fixture.ok('history', '--no-trunc', '--format', '{{.CreatedBy}}|{{.Size}}', 'built:1');
+    const lines = history.trim().split('\n');
+    assert.match(lines[0]!, /^\/bin\/sh -c #\(nop\) {2}CMD \["cat" "\/app\/combined.txt" "\/app\/conf\/sub\/b.txt"\]\|0B$/);
+    assert.match(lines[1]!, /^\/bin\/sh -c cat greeting.txt conf\/a.txt > combined.txt/);
+    assert.match(lines[2]!, /^\/bin\/sh -c #\(nop\) COPY dir:[0-9a-f]{64} in \/app\/conf /);
+    assert.match(lines[3]!, /^\/bin\/sh -c #\(nop\) COPY file:[0-9a-f]{64} in \/app /);
+    assert.match(lines[4]!, /^\/bin\/sh -c #\(nop\) {2}WORKDIR \/app\|0B$/);
+    assert.match(lines[5]!, /^\/bin\/sh -c #\(nop\) {2}ENV GREETING=hello/);
+  });
+
+  it('a second build takes every step from the cache; --no-cache takes none', async () => {
+    const first = JSON.parse(await fixture.ok('image', 'inspect', 'built:1')) as Array<{ Id: string }>;
+    const out = await buildOk(['-t', 'built:2', APP]);
+    assert.equal(out.match(/^ ---> Using cache$/gm)?.length, 6, out);
+    assert.doesNotMatch(out, /Running in/);
+    const second = JSON.parse(await fixture.ok('image', 'inspect', 'built:2')) as Array<{ Id: string }>;
+    assert.equal(second[0]!.Id, first[0]!.Id);
+
+    const fresh = await buildOk(['--no-cache', '-t', 'built:3', APP]);
+    assert.doesNotMatch(fresh, /Using cache/);
+    assert.match(fresh, /built-output/);
+  });
+
+  it('a changed file misses the cache from its COPY on', async () => {
+    const dir = contextDir('app-changed', { Dockerfile: 'FROM busybox\nENV A=1\nCOPY f /f\nRUN cat /f\n', f: 'one\n' });
+    await buildOk(['-t', 'changed:1', dir]);
+    writeFileSync(join(dir, 'f'), 'two\n');
+    const out = await buildOk(['-t', 'changed:2', dir]);
+    assert.equal(out.match(/^ ---> Using cache$/gm)?.length, 1, out);
+    assert.match(out, /^two$/m);
+  });
+
+  it('a failing RUN gives docker\'s error; --force-rm leaves no container', async () => {
+    const dir = contextDir('failing', { Dockerfile: 'FROM busybox\nRUN echo before && false\n' });
+    const before = (await fixture.ok('ps', '-aq')).trim();
+    const r = await build(['--force-rm', '-t', 'failing', dir]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /^before$/m);
+    assert.match(r.stderr, /The command '\/bin\/sh -c echo before && false' returned a non-zero code: 1/);
+    assert.equal((await fixture.ok('ps', '-aq')).trim(), before);
+    const images = await fixture.docker('image', 'inspect', 'failing');
+    assert.notEqual(images.code, 0);
+  });
+
+  it('takes build args, labels, ARG defaults and a Dockerfile named with -f', async () => {
+    const dir = contextDir('args', {
+      'other.Dockerfile': 'FROM busybox\nARG WHO=nobody\nARG UNSET\nLABEL who=$WHO\nRUN echo "who=$WHO unset=${UNSET:-none}" > /who\nCMD ["cat", "/who"]\n',
+    });
+    await buildOk(['-f', join(dir, 'other.Dockerfile'), '--build-arg', 'WHO=somebody', '--label', 'extra=yes', '-t', 'args', dir]);
+    assert.equal(await fixture.ok('run', '--rm', 'args'), 'who=somebody unset=none\n');
+    const labels = await fixture.ok('image', 'inspect', '--format', '{{json .Config.Labels}}', 'args');
+    assert.deepEqual(JSON.parse(labels), { who: 'somebody', extra: 'yes' });
+    const env = await fixture.ok('image', 'inspect', '--format', '{{json .Config.Env}}', 'args');
+    assert.doesNotMatch(env, /WHO/);
+  });
+
+  it('a context tar with "../" entries cannot write outside the context', async () => {
+    const marker = `berth-build-escape-${process.pid}-${Date.now()}`;
+    const tar = await tarOf([
+      { name: 'Dockerfile', body: 'FROM busybox\nCOPY . /ctx/\n' },
+      { name: `../${marker}`, body: 'escaped\n' },
+      { name: `../../../../../../../../tmp/${marker}`, body: 'escaped\n' },
+    ]);
+    const r = await build(['-t', 'hostile1', '-'], tar);
+    assert.notEqual(r.code, 0, r.stdout);
+    assert.equal(existsSync(join('/tmp', marker)), false);
+    const found = await run('find', [fixture.daemon.root, '-name', marker]);
+    assert.equal(found.stdout.trim(), '');
+  });
+
+  it('a symlink in the context cannot make COPY read outside the context', async () => {
+    const secret = join(scratch, 'host-secret');
+    writeFileSync(secret, 'host-secret-content\n');
+    const dir = contextDir('links', { Dockerfile: 'FROM busybox\nCOPY abs /abs\nCOPY rel /rel\nCOPY dirlink/host-secret /viadir\n' });
+    symlinkSync(secret, join(dir, 'abs'));
+    symlinkSync('../../../../../../../../../../..' + secret, join(dir, 'rel'));
+    symlinkSync(scratch, join(dir, 'dirlink'));
+    const r = await build(['-t', 'hostile2', dir]);
+    assert.notEqual(r.code, 0, r.stdout);
+    assert.match(r.stderr, /file not found in build context/);
+    assert.doesNotMatch(r.stdout + r.stderr, /host-secret-content/);
+    // Each alone: none reads the host's file either.
+    for (const line of ['COPY abs /abs', 'COPY rel /rel', 'COPY dirlink/host-secret /viadir']) {
+      writeFileSync(join(dir, 'Dockerfile'), `FROM busybox\n${line}\nCMD ["sh", "-c", "cat /abs /rel /viadir 2>/dev/null; true"]\n`);
+      const one = await build(['-t', 'hostile3', dir]);
+      if (one.code === 0) assert.doesNotMatch(await fixture.ok('run', '--rm', 'hostile3'), /host-secret-content/);
+    }
+  });
+
+  it('COPY into a symlink of the image stays inside the container', async () => {
+    const outside = join(scratch, 'outside-target');
+    mkdirSync(outside);
+    const dir = contextDir('destlink', { Dockerfile: `FROM busybox\nRUN ln -s ${outside} /escape\nCOPY f /escape/\nCMD ["cat", "${outside}/f"]\n`, f: 'inside\n' });
+    await buildOk(['-t', 'destlink', dir]);
+    assert.equal(existsSync(join(outside, 'f')), false);
+    assert.equal(await fixture.ok('run', '--rm', 'destlink'), 'inside\n');
+  });
+});
+
+async function tarOf(entries: Array<{ name: string; body: string }>): Promise<Buffer> {
+  const writer = new TarWriter();
+  const chunks: Buffer[] = [];
+  writer.stream.on('data', (c: Buffer) => chunks.push(c));
+  const ended = new Promise((resolve) => writer.stream.on('end', resolve));
+  for (const e of entries) await writer.add({ name: e.name, type: 'file', mode: 0o644, mtime: new Date() }, Buffer.from(e.body));
+  await writer.finish();
+  await ended;
+  return Buffer.concat(chunks);
+}
