@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { containerRoutes } from '../api/routes/containers.js';
 import { archiveRoutes } from '../api/routes/archive.js';
 import { commitRoutes } from '../api/routes/commit.js';
+import { buildRoutes } from '../api/routes/build.js';
 import { execRoutes } from '../api/routes/exec.js';
 import { pullHandler, registryRoutes } from '../api/routes/registry.js';
 import { imageRoutes } from '../api/routes/images.js';
@@ -145,6 +146,7 @@ export class Daemon {
     execRoutes(router, daemon);
     archiveRoutes(router, daemon);
     commitRoutes(router, daemon);
+    buildRoutes(router, daemon);
     registryRoutes(router, daemon);
     networkRoutes(router, daemon);
     volumeRoutes(router, daemon);
