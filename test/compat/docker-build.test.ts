@@ -139,6 +139,51 @@ describe('docker build (classic builder)', () => {
     assert.doesNotMatch(env, /WHO/);
   });
 
+  it('plain docker build (no DOCKER_BUILDKIT) uses the classic builder berthd announces', async () => {
+    const dir = contextDir('plain', { Dockerfile: 'FROM busybox\nRUN echo plain-build\n' });
+    const env = { ...fixture.daemon.env };
+    delete env['DOCKER_BUILDKIT'];
+    const r = await run('timeout', ['-s', 'KILL', '150', 'docker', 'build', '-t', 'plain', dir], { env, timeoutMs: 160_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^plain-build$/m);
+  });
+
+  it('-q prints the image id only', async () => {
+    const dir = contextDir('quiet', { Dockerfile: 'FROM busybox\nRUN echo not-shown\n' });
+    const out = await buildOk(['-q', '--no-cache', dir]);
+    assert.match(out.trim(), /^sha256:[0-9a-f]{64}$/);
+  });
+
+  it('COPY takes wildcards, ADD unpacks a local tar archive, .dockerignore leaves files out', async () => {
+    const dir = contextDir('wild', {
+      Dockerfile: 'FROM busybox\nCOPY *.txt /w/\nADD bundle.tar /unpacked\nCOPY . /all/\nCMD ["sh", "-c", "ls /w /unpacked /all | tr \'\\\\n\' \' \'"]\n',
+      'a.txt': 'a',
+      'b.txt': 'b',
+      'c.md': 'c',
+      'secret.key': 'k',
+      '.dockerignore': '*.key\n',
+      'bundle/inner.txt': 'inner',
+    });
+    const tar = run('tar', ['-C', join(dir, 'bundle'), '-cf', join(dir, 'bundle.tar'), '.']);
+    assert.equal((await tar).code, 0);
+    rmSync(join(dir, 'bundle'), { recursive: true });
+    await buildOk(['-t', 'wild', dir]);
+    const listing = await fixture.ok('run', '--rm', 'wild');
+    assert.equal(listing.replace(/\s+/g, ' ').trim(), '/all: Dockerfile a.txt b.txt bundle.tar c.md /unpacked: inner.txt /w: a.txt b.txt');
+  });
+
+  it('the cache survives a restart of berthd, and a deleted image is not taken from it', async () => {
+    const dir = contextDir('restart', { Dockerfile: 'FROM busybox\nRUN echo cached-step > /f\n' });
+    await buildOk(['-t', 'restart:1', dir]);
+    await fixture.daemon.restart();
+    const again = await buildOk(['-t', 'restart:2', dir]);
+    assert.match(again, /Using cache/);
+    await fixture.ok('rmi', 'restart:1', 'restart:2');
+    const after = await buildOk(['-t', 'restart:3', dir]);
+    assert.doesNotMatch(after, /Using cache/);
+    assert.match(after, /Running in/);
+  });
+
   it('a context tar with "../" entries cannot write outside the context', async () => {
     const marker = `berth-build-escape-${process.pid}-${Date.now()}`;
     const tar = await tarOf([

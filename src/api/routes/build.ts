@@ -40,12 +40,14 @@ export function buildRoutes(router: Router, daemon: Daemon): void {
     const quiet = queryBool(ctx.query, 'q');
     const stream = new JsonStream(ctx.res!);
     try {
-      await buildImage(await deps(), ctx.bodyStream(), opts, {
+      const id = await buildImage(await deps(), ctx.bodyStream(), opts, {
         stream: (text) => {
           if (!quiet) stream.write({ stream: text });
         },
         aux: (value) => stream.write({ aux: value }),
       });
+      // As docker: with q, the output is just the image's id (the CLI prints what it gets).
+      if (quiet) stream.write({ stream: `${id}\n` });
     } catch (err) {
       if (err instanceof BuildStepError && stream.started) {
         const message = err.message;
