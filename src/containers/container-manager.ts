@@ -31,7 +31,7 @@ import { connectAttach, controlShim, launchShim, readExit, readShimPid } from '.
 import { mountAll, unmountAll } from '../snapshots/overlay-snapshotter.js';
 import { bridge, type AttachOptions } from './attach.js';
 import type { HealthState } from './container.js';
-import { ContainerNetwork, endpointsConfig, networkName, type Connection } from './container-network.js';
+import { ContainerNetwork, endpointsConfig, networkName, type Connection, type EndpointConfig } from './container-network.js';
 import { resolveMounts, volumeBinds, type VolumeMount } from './container-volumes.js';
 import { hostsFile, writeContainerFiles } from './container-files.js';
 import { isAlive } from '../util/process.js';
@@ -677,7 +677,7 @@ export class ContainerManager {
    * next ethN); a stopped one is on it from its next start. `endpoint` holds its settings
    * there (aliases). A container on `none` moves to `network`.
    */
-  connectNetwork(idOrName: string, network: NetworkRecord, endpoint: { Aliases?: string[] | null } = {}): Promise<void> {
+  connectNetwork(idOrName: string, network: NetworkRecord, endpoint: EndpointConfig = {}): Promise<void> {
     const record = this.get(idOrName);
     return this.#locked(record.id, async () => {
       const c = this.get(record.id);
@@ -685,7 +685,7 @@ export class ContainerManager {
       const already = c.state.Running ? (c.endpoints ?? []).some((e) => e.networkId === network.id) : this.#wantedNetworks(c).some((n) => n.id === network.id);
       if (already) throw new Forbidden(`endpoint with name ${c.name.slice(1)} already exists in network ${network.name}`);
       if (c.state.Running) {
-        const attached = await this.network.attachRunning(c, network, [...new Set(endpoint.Aliases ?? [])]);
+        const attached = await this.network.attachRunning(c, network, [...new Set(endpoint.Aliases ?? [])], endpoint.IPAMConfig?.IPv4Address || undefined);
         await this.#update(c.id, (rec) => {
           rec.endpoints = [...(rec.endpoints ?? []), attached];
           rec.networkingConfig = { EndpointsConfig: { ...endpointsConfig(rec), [network.name]: endpoint } };

@@ -109,7 +109,8 @@ export class ContainerNetwork {
     try {
       for (const network of networks) {
         const ifName = `eth${endpoints.length}`;
-        endpoints.push(await this.networks.attach(record.id, network, { ifName, defaultRoute: ifName === 'eth0', aliases: endpointAliases(record, network) }));
+        const ip = endpointAddress(record, network);
+        endpoints.push(await this.networks.attach(record.id, network, { ifName, defaultRoute: ifName === 'eth0', aliases: endpointAliases(record, network), ...(ip ? { ip } : {}) }));
       }
       const wanted = portsToPublish(record);
       const address = endpoints[0]?.ipAddress;
@@ -132,8 +133,8 @@ export class ContainerNetwork {
     await this.networks.removeNamespace(record.id);
   }
 
-  /** Puts a running container on one more network, as the next interface. */
-  async attachRunning(record: ContainerRecord, network: NetworkRecord, aliases: string[]): Promise<Endpoint> {
+  /** Puts a running container on one more network, as the next interface (at `ip`, when given). */
+  async attachRunning(record: ContainerRecord, network: NetworkRecord, aliases: string[], ip?: string): Promise<Endpoint> {
     const mode = record.hostConfig.NetworkMode;
     if (mode === 'host' || mode?.startsWith('container:')) {
       throw new Forbidden('container sharing network namespace with another container or host cannot be connected to any other network');
@@ -141,7 +142,7 @@ export class ContainerNetwork {
     const used = new Set((record.endpoints ?? []).map((e) => e.ifName));
     let n = 0;
     while (used.has(`eth${n}`)) n++;
-    return this.networks.attach(record.id, network, { ifName: `eth${n}`, defaultRoute: (record.endpoints ?? []).length === 0, aliases });
+    return this.networks.attach(record.id, network, { ifName: `eth${n}`, defaultRoute: (record.endpoints ?? []).length === 0, aliases, ...(ip ? { ip } : {}) });
   }
 
   /** After a daemon restart: binds a running container's published ports again. */
@@ -175,16 +176,31 @@ export class ContainerNetwork {
   }
 }
 
+/** A container's settings on one network (docker's EndpointSettings, what berth reads of it). */
+export interface EndpointConfig {
+  Aliases?: string[] | null;
+  IPAMConfig?: { IPv4Address?: string } | null;
+}
+
 /** NetworkingConfig.EndpointsConfig: network name or id -> its settings. */
-export function endpointsConfig(record: ContainerRecord): Record<string, { Aliases?: string[] | null }> {
-  return (record.networkingConfig as { EndpointsConfig?: Record<string, { Aliases?: string[] | null }> } | undefined)?.EndpointsConfig ?? {};
+export function endpointsConfig(record: ContainerRecord): Record<string, EndpointConfig> {
+  return (record.networkingConfig as { EndpointsConfig?: Record<string, EndpointConfig> } | undefined)?.EndpointsConfig ?? {};
+}
+
+/** A container's settings on `network`: by its name or id (the default bridge's also as 'default'). */
+function endpointConfigOn(record: ContainerRecord, network: NetworkRecord): EndpointConfig | undefined {
+  const config = endpointsConfig(record);
+  return config[network.name] ?? config[network.id] ?? (network.name === 'bridge' ? config['default'] : undefined);
+}
+
+/** The address asked for on `network` (`--ip`), if any. */
+function endpointAddress(record: ContainerRecord, network: NetworkRecord): string | undefined {
+  return endpointConfigOn(record, network)?.IPAMConfig?.IPv4Address || undefined;
 }
 
 /** Docker's aliases on a user network: what NetworkingConfig names, and the short id. */
 function endpointAliases(record: ContainerRecord, network: NetworkRecord): string[] {
-  const config = endpointsConfig(record);
-  const configured = config[network.name]?.Aliases ?? config[network.id]?.Aliases ?? [];
-  return [...new Set(configured)];
+  return [...new Set(endpointConfigOn(record, network)?.Aliases ?? [])];
 }
 
 /** -p bindings, and with -P every exposed port not bound by -p, on an ephemeral host port. */

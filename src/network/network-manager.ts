@@ -243,11 +243,21 @@ export class NetworkManager {
    * `ifName`, with an address from the network; the default route goes through the network
    * given `defaultRoute` (a container's first). Undone by detach().
    */
-  async attach(id: string, network: NetworkRecord, opts: { ifName: string; defaultRoute: boolean; aliases?: string[] }): Promise<Endpoint> {
+  async attach(id: string, network: NetworkRecord, opts: { ifName: string; defaultRoute: boolean; aliases?: string[]; ip?: string }): Promise<Endpoint> {
     if (network.driver !== 'bridge') throw new Forbidden(`container cannot be connected to the ${network.name} network`);
     const endpoint: Endpoint = { networkId: network.id, networkName: network.name, endpointId: randomBytes(32).toString('hex'), ifName: opts.ifName };
     if (opts.aliases?.length) endpoint.aliases = opts.aliases;
     const config = this.#bridgeConfig(network, opts.defaultRoute);
+    if (opts.ip) {
+      // As docker: a fixed address only on a network of the user's, and inside its subnet.
+      if (PREDEFINED.includes(network.name)) throw new InvalidArgument('user specified IP address is supported on user defined networks only');
+      const address = parseAddress(opts.ip);
+      if (address === undefined || !contains(parseSubnet(network.subnet!), address)) {
+        throw new InvalidArgument(`invalid IPv4 address ${opts.ip}: no configured subnet contains it (network ${network.name}: ${network.subnet})`);
+      }
+      // host-local takes the address it is asked for, and refuses one that is taken.
+      config['args'] = { cni: { ips: [opts.ip] } };
+    }
     const result = await runPlugin({ command: 'ADD', containerId: id, netns: this.netnsPath(id), ifName: opts.ifName, config });
     try {
       Object.assign(endpoint, addressOf(result));

@@ -191,6 +191,26 @@ describe('docker CLI against berthd: networks', () => {
     }
   });
 
+  it('--ip gives a container the address it asks for on a network of the user\'s; a taken or foreign one is refused', async () => {
+    await ok('network', 'create', '--subnet', '10.123.45.0/24', 'fixed');
+    try {
+      await ok('run', '-d', '--name', 'pinned', '--network', 'fixed', '--ip', '10.123.45.50', 'busybox', 'sleep', '300');
+      assert.match(await ok('exec', 'pinned', 'ip', '-4', '-o', 'addr', 'show', 'eth0'), /inet 10\.123\.45\.50\/24/);
+      assert.equal((await ok('inspect', '-f', '{{.NetworkSettings.Networks.fixed.IPAddress}}', 'pinned')).trim(), '10.123.45.50');
+      const taken = await docker('run', '--rm', '--network', 'fixed', '--ip', '10.123.45.50', 'busybox', 'true');
+      assert.notEqual(taken.code, 0);
+      assert.match(taken.stderr, /10\.123\.45\.50/);
+      const outside = await docker('run', '--rm', '--network', 'fixed', '--ip', '10.9.9.9', 'busybox', 'true');
+      assert.match(outside.stderr, /invalid IPv4 address 10\.9\.9\.9: no configured subnet contains it/);
+      const onBridge = await docker('run', '--rm', '--ip', '172.17.0.99', 'busybox', 'true');
+      assert.match(onBridge.stderr, /user specified IP address is supported on user defined networks only/);
+    } finally {
+      await docker('rm', '-f', 'pinned');
+      await docker('container', 'prune', '-f');
+      await docker('network', 'rm', 'fixed');
+    }
+  });
+
   it('--network none has only lo; --network host has the host\'s interfaces; a missing network is refused', async () => {
     const none = await ok('run', '--rm', '--network', 'none', 'busybox', 'ip', '-o', 'link');
     assert.deepEqual(none.trim().split('\n').map((l) => l.split(':')[1]!.trim()), ['lo']);
