@@ -13,6 +13,7 @@
  * next build finds it in the cache (see build-cache.ts).
  */
 import type { Readable } from 'node:stream';
+import { readTar } from '../archive/tar-reader.js';
 import { TarWriter } from '../archive/tar-writer.js';
 import type { ContainerArchive } from '../containers/container-archive.js';
 import { ContainerFilesystem } from '../containers/container-changes.js';
@@ -58,6 +59,8 @@ export interface BuildOptions {
   rm: boolean;
   /** Remove them even when the build fails. */
   forceRm: boolean;
+  /** `--target`: the stage to stop after (its name). */
+  target?: string;
 }
 
 /** Where the build's progress goes: docker's `{"stream": …}` and `{"aux": …}` messages. */
@@ -82,6 +85,8 @@ interface StageState {
   image: Image;
   /** Build args declared in this stage (ARG), with their values. */
   args: Map<string, string>;
+  /** `FROM … AS name`, lower case; undefined when unnamed. */
+  name: string | undefined;
 }
 
 /** Runs the build of `context`; resolves with the final image's id, after tagging it. */
@@ -103,6 +108,12 @@ class Build {
   readonly #containers = new Set<string>();
   /** Build args used by some instruction; docker warns about the others. */
   readonly #usedArgs = new Set<string>();
+  /** The ARGs before the first FROM: for FROM lines, and the defaults of a stage's ARG. */
+  readonly #metaArgs = new Map<string, string>();
+  /** The stages built so far, in order (COPY --from and FROM name them). */
+  readonly #stages: StageState[] = [];
+  /** Containers that COPY --from reads images through, by image id. */
+  readonly #sources = new Map<string, string>();
 
   constructor(deps: BuildDeps, ctx: BuildContext, opts: BuildOptions, out: BuildOutput) {
     this.#deps = deps;
@@ -120,30 +131,33 @@ class Build {
       instructions.push({ command: 'LABEL', original: `LABEL ${text}`, flags: [], rest: text, json: undefined, line: 0 });
     }
     if (instructions.length === 0) throw new InvalidArgument('the Dockerfile (Dockerfile) cannot be empty');
-    const froms = instructions.filter((i) => i.command === 'FROM').length;
-    if (froms > 1) throw new NotImplemented('multi-stage builds (more than one FROM) are not supported by berth yet');
+    const target = this.#opts.target?.toLowerCase();
+    if (target && !instructions.some((i) => i.command === 'FROM' && stageNameOf(i) === target)) {
+      throw new InvalidArgument(`failed to reach build target ${this.#opts.target} in Dockerfile`);
+    }
 
-    // ARGs before the FROM are the meta args: they only serve FROM's expansion.
-    const metaArgs = new Map<string, string>();
     let state: StageState | undefined;
     let step = 0;
     try {
       for (const instruction of instructions) {
+        if (instruction.command === 'FROM' && state) {
+          // The end of a stage: docker tells its image, and stops at the target's.
+          this.#out.aux({ ID: state.image.id });
+          if (state.name !== undefined && state.name === target) break;
+        }
         step++;
         this.#out.stream(`Step ${step}/${instructions.length} : ${instruction.original}\n`);
-        if (!state) {
-          if (instruction.command === 'ARG') {
-            for (const [name, value] of argDefinitions(instruction, envOf(metaArgs))) {
-              const given = this.#buildArg(name);
-              const v = given ?? value;
-              if (v !== undefined) metaArgs.set(name, v);
-            }
-            continue;
+        if (instruction.command === 'FROM') {
+          state = await this.#from(instruction);
+          this.#stages.push(state);
+        } else if (!state) {
+          if (instruction.command !== 'ARG') throw new InvalidArgument('Please provide a source image with `from` prior to commit');
+          // ARGs before the first FROM are the meta args: they serve FROM's expansion.
+          for (const [name, value] of argDefinitions(instruction, envOf(this.#metaArgs))) {
+            const v = this.#buildArg(name) ?? value;
+            if (v !== undefined) this.#metaArgs.set(name, v);
           }
-          if (instruction.command !== 'FROM') {
-            throw new InvalidArgument('Please provide a source image with `from` prior to commit');
-          }
-          state = await this.#from(instruction, metaArgs);
+          continue;
         } else {
           state.image = await this.#step(state, instruction);
         }
@@ -153,9 +167,11 @@ class Build {
     } catch (err) {
       if (this.#opts.forceRm) await this.#removeContainers();
       throw err;
+    } finally {
+      await this.#removeSourceContainers();
     }
     if (!state) throw new InvalidArgument('No image was generated. Is your Dockerfile empty?');
-    const unused = Object.keys(this.#opts.buildArgs).filter((a) => !this.#usedArgs.has(a) && !metaArgs.has(a) && !PREDEFINED_ARGS.has(a));
+    const unused = Object.keys(this.#opts.buildArgs).filter((a) => !this.#usedArgs.has(a) && !this.#metaArgs.has(a) && !PREDEFINED_ARGS.has(a));
     if (unused.length) this.#out.stream(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed\n`);
 
     const id = state.image.id;
@@ -174,23 +190,32 @@ class Build {
     return v === null ? undefined : v;
   }
 
-  async #from(instruction: Instruction, metaArgs: Map<string, string>): Promise<StageState> {
+  async #from(instruction: Instruction): Promise<StageState> {
     flagValue(instruction, 'platform', ['platform']);
-    const words = expandWords(instruction, envOf(metaArgs));
+    const words = expandWords(instruction, envOf(this.#metaArgs));
     if (words.length === 2 || words.length > 3 || (words.length === 3 && words[1]!.toUpperCase() !== 'AS') || words.length === 0) {
       throw new InvalidArgument('FROM requires either one or three arguments');
     }
     const name = words[0]!;
-    let image: Image;
+    const stageName = words[2]?.toLowerCase();
+    if (stageName !== undefined) {
+      if (!/^[a-z][a-z0-9-_.]*$/.test(stageName)) throw new InvalidArgument(`invalid name for build stage: "${words[2]}", name can't start with a number or contain symbols`);
+      if (this.#stages.some((st) => st.name === stageName)) throw new InvalidArgument(`duplicate name ${words[2]}`);
+    }
+    const earlier = this.#stages.find((st) => st.name !== undefined && st.name === name.toLowerCase());
+    if (earlier) return { image: earlier.image, args: new Map(), name: stageName };
+    return { image: await this.#localImage(name), args: new Map(), name: stageName };
+  }
+
+  async #localImage(name: string): Promise<Image> {
     try {
-      image = await this.#deps.images.resolve(name);
+      return await this.#deps.images.resolve(name);
     } catch (err) {
       if (err instanceof NotFound) {
         throw new NotFound(`pull access denied for ${name}: berth's builder uses local images only; pull ${name} first`, { cause: err });
       }
       throw err;
     }
-    return { image, args: new Map() };
   }
 
   async #step(state: StageState, instruction: Instruction): Promise<Image> {
@@ -200,8 +225,6 @@ class Build {
       case 'COPY':
       case 'ADD':
         return this.#copy(state, instruction);
-      case 'FROM':
-        throw new NotImplemented('multi-stage builds (more than one FROM) are not supported by berth yet');
       case 'ARG':
         return this.#arg(state, instruction);
       default:
@@ -220,7 +243,8 @@ class Build {
     for (const [name, value] of defs) {
       const given = this.#buildArg(name);
       if (given !== undefined) this.#usedArgs.add(name);
-      const v = given ?? value;
+      // An ARG without a default in a stage takes the global one of the same name.
+      const v = given ?? value ?? this.#metaArgs.get(name);
       if (v !== undefined) state.args.set(name, v);
       shown.push(value === undefined ? name : `${name}=${value}`);
     }
@@ -373,10 +397,9 @@ class Build {
 
   async #copy(state: StageState, instruction: Instruction): Promise<Image> {
     const command = instruction.command;
-    const chown = flagValue(instruction, 'chown', command === 'COPY' ? ['chown', 'from', 'chmod', 'link'] : ['chown', 'chmod', 'link', 'checksum']);
-    if (command === 'COPY' && flagValue(instruction, 'from', ['chown', 'from', 'chmod', 'link']) !== undefined) {
-      throw new NotImplemented('COPY --from is not supported by berth yet (multi-stage builds are not)');
-    }
+    const allowed = command === 'COPY' ? ['chown', 'from', 'chmod', 'link'] : ['chown', 'chmod', 'link', 'checksum'];
+    const chown = flagValue(instruction, 'chown', allowed);
+    const from = flagValue(instruction, 'from', allowed);
     const owner = ownerOf(chown);
     const current = state.image.config.config ?? {};
     const words = expandWords(instruction, this.#expansionEnv(state));
@@ -386,10 +409,11 @@ class Build {
     if (command === 'ADD' && names.some((n) => /^[a-z][a-z0-9+.-]*:\/\//i.test(n))) {
       throw new NotImplemented('ADD from a URL is not supported by berth\'s builder: download the file into the context and COPY it');
     }
-    const sources = this.#ctx.sources(names, command);
     const workdir = current.WorkingDir || '/';
     const destDirForm = /\/$/.test(destWord) || destWord === '.' || /\/\.$/.test(destWord);
     const dest = cleanPath(destWord.startsWith('/') ? destWord : `${workdir}/${destWord}`);
+    if (from !== undefined) return this.#copyFrom(state, from, names, dest, destDirForm, owner);
+    const sources = this.#ctx.sources(names, command);
     if ((sources.length > 1 || names.length > 1) && !destDirForm) {
       throw new InvalidArgument(`When using ${command} with more than one source file, the destination must be a directory and end with a /`);
     }
@@ -419,6 +443,107 @@ class Build {
     });
   }
 
+  /**
+   * COPY --from: the sources are paths in a stage's image (by name or index) or in a local
+   * image, read through a container of it that is never started.
+   */
+  async #copyFrom(state: StageState, from: string, names: string[], dest: string, destDirForm: boolean, owner: { uid: number; gid: number }): Promise<Image> {
+    const image = await this.#fromImage(from, state);
+    const source = await this.#sourceContainer(image);
+    const sources: ContextSource[] = [];
+    for (const name of names) {
+      if (/[*?[]/.test(name)) throw new NotImplemented(`COPY --from=${from} ${name}: wildcards in COPY --from are not supported by berth's builder`);
+      const found = await this.#resolveInContainer(source, cleanPath(`/${name}`));
+      if (!found.exists) throw new NotFound(`COPY failed: stat ${cleanPath(`/${name}`)}: file does not exist`);
+      sources.push({ path: found.path, shown: name, isDir: found.isDir });
+    }
+    if (sources.length > 1 && !destDirForm) {
+      throw new InvalidArgument('When using COPY with more than one source file, the destination must be a directory and end with a /');
+    }
+    const current = state.image.config.config ?? {};
+    const hash = await hashTar(this.#imageCopyTar(source, this.#plans(sources, dest, destDirForm), owner));
+    const kind = sources.length > 1 ? 'multi' : sources[0]!.isDir ? 'dir' : 'file';
+    const shell = shellOf(current);
+    const createdBy = `${shell.join(' ')} #(nop) COPY ${kind}:${hash} in ${dest} `;
+    return this.#cached(state, [createdBy, current], async () => {
+      const id = await this.#createContainer(state.image, [...shell, `#(nop) COPY ${kind}:${hash} in ${dest} `], []);
+      const target = await this.#resolveInContainer(id, dest);
+      const tar = this.#imageCopyTar(source, this.#plans(sources, target.path, destDirForm || target.isDir), owner);
+      await this.#deps.archive.extract(id, '/', tar, { noOverwriteDirNonDir: false, copyUIDGID: false });
+      return this.#commit(id, state.image, current, { created_by: createdBy });
+    });
+  }
+
+  /** The image `COPY --from` names: an earlier stage (name or index), else a local image. */
+  async #fromImage(from: string, state: StageState): Promise<Image> {
+    const byName = this.#stages.find((st) => st.name !== undefined && st.name === from.toLowerCase());
+    if (byName && byName !== state) return byName.image;
+    if (/^\d+$/.test(from)) {
+      const index = Number(from);
+      const stage = this.#stages[index];
+      if (!stage || stage === state) throw new InvalidArgument(`invalid from flag value ${from}: refers to current build stage`);
+      return stage.image;
+    }
+    if (byName === state) throw new InvalidArgument(`invalid from flag value ${from}: refers to current build stage`);
+    return this.#localImage(from);
+  }
+
+  /** A container of `image` to read files from (created once per build, never started). */
+  async #sourceContainer(image: Image): Promise<string> {
+    const known = this.#sources.get(image.id);
+    if (known) return known;
+    const { Id } = await this.#deps.containers.create(
+      { Image: image.id, Entrypoint: ['#(nop) COPY --from source'], Cmd: [], Healthcheck: { Test: ['NONE'] }, HostConfig: {} },
+      undefined,
+    );
+    this.#sources.set(image.id, Id);
+    return Id;
+  }
+
+  async #removeSourceContainers(): Promise<void> {
+    for (const [image, id] of this.#sources) {
+      await this.#deps.containers.remove(id, { force: true, volumes: true }).catch((err: unknown) => {
+        this.#deps.log.warn('build: cannot remove a COPY --from container', { id, error: String(err) });
+      });
+      this.#sources.delete(image);
+    }
+  }
+
+  /** The plans' sources from container `source`'s root as one tar, renamed to their targets. */
+  #imageCopyTar(source: string, plans: readonly CopyPlan[], owner: { uid: number; gid: number }): Readable {
+    const writer = new TarWriter();
+    const output = writer.stream;
+    (async () => {
+      for (const plan of plans) {
+        const archived = await this.#deps.archive.archive(source, plan.source.path);
+        // The archive's entries are named after the path's base name ("/" for the root).
+        const top = archived.stat.name.replace(/^\/+/, '');
+        for await (const { header, body } of readTar(archived.stream)) {
+          const name = header.name.replace(/^\/+|\/+$/g, '');
+          const below = name === top ? '' : top === '' ? name : name.startsWith(`${top}/`) ? name.slice(top.length + 1) : undefined;
+          if (below === undefined) throw new InvalidArgument(`COPY --from: unexpected entry ${header.name} in the archive of ${plan.source.path}`);
+          const renamed = { ...header, name: below === '' ? plan.target : plan.target === '.' ? below : `${plan.target}/${below}`, uid: owner.uid, gid: owner.gid, uname: '', gname: '' };
+          if (header.type === 'hardlink') {
+            const link = header.linkname.replace(/^\/+/, '');
+            const linkBelow = link === top ? '' : top === '' ? link : link.slice(top.length + 1);
+            renamed.linkname = linkBelow === '' ? plan.target : plan.target === '.' ? linkBelow : `${plan.target}/${linkBelow}`;
+          }
+          if (header.type === 'file') {
+            await writer.add(renamed, body);
+          } else {
+            body.resume();
+            await writer.add(renamed);
+          }
+        }
+        await archived.done;
+      }
+      await writer.finish();
+    })().catch((err: unknown) => {
+      if (!output.destroyed) output.destroy(err instanceof Error ? err : new Error(String(err)));
+    });
+    return output;
+  }
+
   /** Where each source lands: a directory's content into dest, a file into it or as it. */
   #plans(sources: readonly ContextSource[], dest: string, destIsDir: boolean): CopyPlan[] {
     const rel = dest.slice(1);
@@ -438,16 +563,16 @@ class Build {
    * `path` in the container with its symlinks followed inside the container's root (what
    * is missing kept as written), and whether a directory is there.
    */
-  async #resolveInContainer(containerId: string, path: string): Promise<{ path: string; isDir: boolean }> {
+  async #resolveInContainer(containerId: string, path: string): Promise<{ path: string; isDir: boolean; exists: boolean }> {
     for (let links = 0; links < 40; links++) {
       let stat;
       try {
         stat = await this.#deps.archive.stat(containerId, path);
       } catch (err) {
-        if (isBerthError(err) && err instanceof NotFound) return { path, isDir: false };
+        if (isBerthError(err) && err instanceof NotFound) return { path, isDir: false, exists: false };
         throw err;
       }
-      if ((stat.mode & GO_MODE.symlink) === 0) return { path, isDir: (stat.mode & GO_MODE.dir) !== 0 };
+      if ((stat.mode & GO_MODE.symlink) === 0) return { path, isDir: (stat.mode & GO_MODE.dir) !== 0, exists: true };
       path = cleanPath(stat.linkTarget);
     }
     throw new InvalidArgument(`too many levels of symbolic links at ${path}`);
@@ -469,6 +594,12 @@ class Build {
 
 /** Args docker passes without an ARG (proxies); they never trigger the unused warning. */
 const PREDEFINED_ARGS = new Set(['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy']);
+
+/** The lower-cased name of a `FROM image AS name` line, as written (no expansion). */
+function stageNameOf(instruction: Instruction): string | undefined {
+  const words = instruction.rest.split(/\s+/);
+  return words.length === 3 && words[1]!.toUpperCase() === 'AS' ? words[2]!.toLowerCase() : undefined;
+}
 
 function short(id: string): string {
   return id.replace(/^sha256:/, '').slice(0, 12);

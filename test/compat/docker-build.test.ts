@@ -184,6 +184,39 @@ describe('docker build (classic builder)', () => {
     assert.match(after, /Running in/);
   });
 
+  it('builds several stages: FROM an earlier stage, COPY --from by name and index, --target', async () => {
+    const dir = contextDir('stages', {
+      Dockerfile: [
+        'ARG BASE=busybox',
+        'FROM $BASE AS builder',
+        'WORKDIR /src',
+        'COPY input.txt .',
+        'RUN mkdir -p /out/sub && tr a-z A-Z < input.txt > /out/sub/result.txt && echo stage-one',
+        'FROM builder AS second',
+        'RUN echo second > /second.txt',
+        'FROM busybox',
+        'COPY --from=builder /out/ /final/',
+        'COPY --from=1 /second.txt /final/second.txt',
+        'COPY --from=busybox /bin/busybox /final/bb',
+        'CMD ["sh", "-c", "cat /final/sub/result.txt /final/second.txt; test -x /final/bb && echo bb-ok"]',
+        '',
+      ].join('\n'),
+      'input.txt': 'shout\n',
+    });
+    const out = await buildOk(['-t', 'stages', dir]);
+    assert.match(out, /^Step 12\/12 : CMD/m);
+    assert.equal(await fixture.ok('run', '--rm', 'stages'), 'SHOUT\nsecond\nbb-ok\n');
+    // Only the final stage's files are in the image.
+    const ls = await fixture.ok('run', '--rm', 'stages', 'sh', '-c', 'ls /src /second.txt 2>&1; true');
+    assert.match(ls, /No such file/);
+    assert.equal((await fixture.ok('ps', '-aq')).trim(), '');
+
+    await buildOk(['--target', 'builder', '-t', 'stages:builder', dir]);
+    assert.equal(await fixture.ok('run', '--rm', 'stages:builder', 'cat', '/out/sub/result.txt'), 'SHOUT\n');
+    const again = await buildOk(['-t', 'stages:again', dir]);
+    assert.doesNotMatch(again, /Running in/);
+  });
+
   it('a context tar with "../" entries cannot write outside the context', async () => {
     const marker = `berth-build-escape-${process.pid}-${Date.now()}`;
     const tar = await tarOf([

@@ -64,7 +64,6 @@ function buildOptions(ctx: RequestContext): BuildOptions {
   const q = ctx.query;
   if (q.get('remote')) throw new NotImplemented('berth builds from an uploaded context only (no remote URL or git context)');
   if (q.get('version') === '2') throw new NotImplemented('BuildKit (builder version 2) is not supported by berth: use the classic builder (DOCKER_BUILDKIT=0)');
-  if ((q.get('target') ?? '') !== '') throw new NotImplemented('--target needs multi-stage builds, which berth does not support yet');
   const tags: Reference[] = q.getAll('t').filter((t) => t !== '').map((t) => {
     const ref = parseTaggedReference(t);
     if (ref.digest) throw new InvalidArgument(`invalid reference format: ${t} (a build cannot be tagged with a digest)`);
@@ -78,6 +77,7 @@ function buildOptions(ctx: RequestContext): BuildOptions {
     noCache: queryBool(q, 'nocache'),
     rm: queryBool(q, 'rm', true),
     forceRm: queryBool(q, 'forcerm'),
+    ...(q.get('target') ? { target: q.get('target')! } : {}),
   };
 }
 
