@@ -17,6 +17,7 @@ import { extractInRoot } from '../containers/archive-extract.js';
 import { cleanPath } from '../containers/archive-path.js';
 import { O_PATH, openIn, resolveInScope } from '../containers/archive-root.js';
 import { archiveInRoot } from '../containers/archive-tar.js';
+import { dockerignorePatterns, globRegExp, isExcluded, type IgnorePattern } from './dockerignore.js';
 
 /** One source of a COPY/ADD, found in the context. */
 export interface ContextSource {
@@ -39,9 +40,9 @@ export class BuildContext {
   readonly root: string;
   readonly #scratch: string;
   /** Paths the .dockerignore excludes, relative, cleaned. */
-  readonly #ignore: RegExp[];
+  readonly #ignore: IgnorePattern[];
 
-  private constructor(scratch: string, root: string, ignore: RegExp[]) {
+  private constructor(scratch: string, root: string, ignore: IgnorePattern[]) {
     this.#scratch = scratch;
     this.root = root;
     this.#ignore = ignore;
@@ -152,18 +153,7 @@ export class BuildContext {
   }
 
   #ignored(rel: string): boolean {
-    let excluded = false;
-    for (const pattern of this.#ignore) {
-      // A pattern excludes what it matches and everything below it; "!" patterns re-include.
-      const negated = pattern.flags.includes('m');
-      for (let p = rel; p !== ''; p = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '') {
-        if (pattern.test(p)) {
-          excluded = !negated;
-          break;
-        }
-      }
-    }
-    return excluded;
+    return isExcluded(rel, this.#ignore);
   }
 
   /**
@@ -232,46 +222,4 @@ function readInRoot(root: string, path: string): string | undefined {
   } finally {
     closeSync(fd);
   }
-}
-
-/** A glob as docker's filepath.Match takes it: `*` and `?` stay within one path element. */
-export function globRegExp(glob: string, flags = ''): RegExp {
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '*') {
-      if (glob[i + 1] === '*') {
-        // "**" (.dockerignore): any number of elements.
-        re += '.*';
-        i++;
-        if (glob[i + 1] === '/') i++;
-      } else {
-        re += '[^/]*';
-      }
-    } else if (c === '?') re += '[^/]';
-    else if (c === '[') {
-      const close = glob.indexOf(']', i + 1);
-      if (close < 0) throw new InvalidArgument(`syntax error in pattern ${glob}`);
-      re += `[${glob.slice(i + 1, close).replace(/^!/, '^').replace(/\\/g, '\\\\')}]`;
-      i = close;
-    } else if (c === '\\' && i + 1 < glob.length) re += `\\${glob[++i]}`;
-    else re += c.replace(/[.+^${}()|\]\\/]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`, flags);
-}
-
-/** .dockerignore lines as patterns; a "!" pattern is marked with the `m` flag (re-include). */
-export function dockerignorePatterns(text: string | undefined): RegExp[] {
-  if (text === undefined) return [];
-  const out: RegExp[] = [];
-  for (const raw of text.split(/\r?\n/)) {
-    let line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const negated = line.startsWith('!');
-    if (negated) line = line.slice(1).trim();
-    const cleaned = cleanPath(`/${line}`).slice(1);
-    if (cleaned === '') continue;
-    out.push(globRegExp(cleaned, negated ? 'm' : ''));
-  }
-  return out;
 }
