@@ -20,6 +20,7 @@ const cp: Loader = () => import('./commands/cp.js');
 const registry: Loader = () => import('./commands/registry.js');
 const network: Loader = () => import('./commands/network.js');
 const volume: Loader = () => import('./commands/volume.js');
+const build: Loader = () => import('./commands/build.js');
 
 /** `name` and `container name` both, as docker has them. */
 function containerCommand(name: string, loader: Loader, exportName: string): Array<[string, [Loader, string]]> {
@@ -31,6 +32,8 @@ function containerCommand(name: string, loader: Loader, exportName: string): Arr
 
 /** Command path -> where it lives and its export name. */
 const COMMANDS: Record<string, [Loader, string]> = {
+  build: [build, 'buildCommand'],
+  'image build': [build, 'buildCommand'],
   images: [images, 'imagesCommand'],
   'image ls': [images, 'imagesCommand'],
   'image list': [images, 'imagesCommand'],

@@ -217,6 +217,38 @@ describe('docker build (classic builder)', () => {
     assert.doesNotMatch(again, /Running in/);
   });
 
+  it('berth build: a directory less its .dockerignore, -f outside it, build args, -q, stdin', async () => {
+    const dir = contextDir('berth-cli', {
+      'app.txt': 'app\n',
+      'skip.log': 'skip\n',
+      'keep/x.log': 'kept\n',
+      '.dockerignore': '*.log\n**/*.log\n!keep/x.log\n',
+    });
+    const dockerfile = join(scratch, 'outside.Dockerfile');
+    writeFileSync(dockerfile, 'FROM busybox\nARG V\nCOPY . /ctx/\nRUN echo "v=$V" > /v\nCMD ["sh", "-c", "cat /v; find /ctx -type f | sort"]\n');
+    const berth = (args: string[], input?: string) => fixture.daemon.berth(args, { timeoutMs: 120_000, ...(input !== undefined ? { input } : {}) });
+    const r = await berth(['build', '-f', dockerfile, '--build-arg', 'V=7', '-t', 'berthcli', dir]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^Successfully tagged berthcli:latest$/m);
+    const listing = await fixture.ok('run', '--rm', 'berthcli');
+    assert.match(listing, /^v=7$/m);
+    assert.match(listing, /\/ctx\/app.txt/);
+    assert.match(listing, /\/ctx\/keep\/x.log/);
+    assert.doesNotMatch(listing, /skip.log/);
+
+    const quiet = await berth(['build', '-q', '-f', dockerfile, dir]);
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.match(quiet.stdout.trim(), /^sha256:[0-9a-f]{64}$/);
+
+    const stdin = await berth(['build', '-t', 'fromstdin', '-'], 'FROM busybox\nCMD ["echo", "from-stdin"]\n');
+    assert.equal(stdin.code, 0, stdin.stderr);
+    assert.equal(await fixture.ok('run', '--rm', 'fromstdin'), 'from-stdin\n');
+
+    const failing = await berth(['build', '--force-rm', '-'], 'FROM busybox\nRUN exit 3\n');
+    assert.equal(failing.code, 3, failing.stdout + failing.stderr);
+    assert.match(failing.stderr, /The command '\/bin\/sh -c exit 3' returned a non-zero code: 3/);
+  });
+
   it('a context tar with "../" entries cannot write outside the context', async () => {
     const marker = `berth-build-escape-${process.pid}-${Date.now()}`;
     const tar = await tarOf([
