@@ -61,7 +61,8 @@ export class BuildCache {
     const id = this.#entries[key];
     if (id === undefined) return undefined;
     const record = this.#images.record(id);
-    return record && record.parent === parent ? id : undefined;
+    // A first step from scratch has no parent: '' stands for it.
+    return record && (record.parent ?? '') === parent ? id : undefined;
   }
 
   async store(key: string, imageId: string): Promise<void> {

@@ -161,8 +161,9 @@ class Build {
         } else {
           state.image = await this.#step(state, instruction);
         }
-        this.#out.stream(` ---> ${short(state.image.id)}\n`);
+        // As docker: the step's container goes once its image is made, then the id is told.
         if (this.#opts.rm) await this.#removeContainers();
+        this.#out.stream(` ---> ${short(state.image.id)}\n`);
       }
     } catch (err) {
       if (this.#opts.forceRm) await this.#removeContainers();
@@ -170,7 +171,7 @@ class Build {
     } finally {
       await this.#removeSourceContainers();
     }
-    if (!state) throw new InvalidArgument('No image was generated. Is your Dockerfile empty?');
+    if (!state || state.image.id === '') throw new InvalidArgument('No image was generated. Is your Dockerfile empty?');
     const unused = Object.keys(this.#opts.buildArgs).filter((a) => !this.#usedArgs.has(a) && !this.#metaArgs.has(a) && !PREDEFINED_ARGS.has(a));
     if (unused.length) this.#out.stream(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed\n`);
 
@@ -204,6 +205,7 @@ class Build {
     }
     const earlier = this.#stages.find((st) => st.name !== undefined && st.name === name.toLowerCase());
     if (earlier) return { image: earlier.image, args: new Map(), name: stageName };
+    if (name.toLowerCase() === 'scratch') return { image: scratchImage(), args: new Map(), name: stageName };
     return { image: await this.#localImage(name), args: new Map(), name: stageName };
   }
 
@@ -305,6 +307,7 @@ class Build {
   async #run(state: StageState, instruction: Instruction): Promise<Image> {
     if (instruction.flags.length) throw new NotImplemented(`RUN ${instruction.flags[0]} is not supported by berth's builder`);
     const current = state.image.config.config ?? {};
+    if (state.image.id === '') throw new InvalidArgument('RUN needs an image with files to run in: FROM scratch has none until a COPY or ADD adds some');
     const cmd = instruction.json ?? [...shellOf(current), instruction.rest];
     if (cmd.length === 0 || (instruction.json === undefined && instruction.rest === '')) throw new InvalidArgument('RUN requires at least one argument');
     // Docker: the build args in effect are in the RUN's environment and in its history
@@ -392,7 +395,7 @@ class Build {
       rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
       history: [...alignedHistory(base, parentLayers.length), { created: now, ...entry }],
     };
-    return this.#deps.images.addImage({ config, layers, parent: parent.id });
+    return this.#deps.images.addImage({ config, layers, ...(parent.id ? { parent: parent.id } : {}) });
   }
 
   async #copy(state: StageState, instruction: Instruction): Promise<Image> {
@@ -425,6 +428,10 @@ class Build {
     const shell = shellOf(current);
     const createdBy = `${shell.join(' ')} #(nop) ${command} ${kind}:${hash} in ${destWord.startsWith('/') ? destWord : dest} `;
     return this.#cached(state, [createdBy, current, archives.map((a) => a.path)], async () => {
+      if (state.image.record.layers.length === 0) {
+        if (archives.length) throw new NotImplemented(`${command} of an archive onto an image with no files (FROM scratch) is not supported by berth's builder`);
+        return this.#firstLayer(state.image, this.#ctx.copyTar(this.#plans(sources, dest, destDirForm), owner), dest, owner, current, createdBy);
+      }
       const id = await this.#createContainer(state.image, [...shell, `#(nop) ${command} ${kind}:${hash} in ${dest} `], []);
       // Where dest leads in the container: a symlink there is followed inside its root.
       const target = await this.#resolveInContainer(id, dest);
@@ -466,12 +473,44 @@ class Build {
     const shell = shellOf(current);
     const createdBy = `${shell.join(' ')} #(nop) COPY ${kind}:${hash} in ${dest} `;
     return this.#cached(state, [createdBy, current], async () => {
+      if (state.image.record.layers.length === 0) {
+        return this.#firstLayer(state.image, this.#imageCopyTar(source, this.#plans(sources, dest, destDirForm), owner), dest, owner, current, createdBy);
+      }
       const id = await this.#createContainer(state.image, [...shell, `#(nop) COPY ${kind}:${hash} in ${dest} `], []);
       const target = await this.#resolveInContainer(id, dest);
       const tar = this.#imageCopyTar(source, this.#plans(sources, target.path, destDirForm || target.isDir), owner);
       await this.#deps.archive.extract(id, '/', tar, { noOverwriteDirNonDir: false, copyUIDGID: false });
       return this.#commit(id, state.image, current, { created_by: createdBy });
     });
+  }
+
+  /**
+   * A copy onto an image with no layers (FROM scratch): nothing is there to resolve or run
+   * in, so the copy itself is the layer, with the folders that lead to `dest` in front.
+   */
+  async #firstLayer(parent: Image, copy: Readable, dest: string, owner: { uid: number; gid: number }, runConfig: RunConfig, createdBy: string): Promise<string> {
+    const folders = dest.split('/').filter(Boolean).map((_, i, parts) => parts.slice(0, i + 1).join('/'));
+    const writer = new TarWriter();
+    const output = writer.stream;
+    (async () => {
+      for (const folder of folders) {
+        await writer.add({ name: `${folder}/`, type: 'directory', mode: 0o755, uid: owner.uid, gid: owner.gid, mtime: new Date() });
+      }
+      for await (const { header, body } of readTar(copy)) {
+        // The folders above were written already; the copy's own entry for dest replaces them.
+        if (header.type === 'file') {
+          await writer.add(header, body);
+        } else {
+          body.resume();
+          await writer.add(header);
+        }
+      }
+      await writer.finish();
+    })().catch((err: unknown) => {
+      if (!output.destroyed) output.destroy(err instanceof Error ? err : new Error(String(err)));
+    });
+    const layer = await this.#deps.images.unpackLayer(output, undefined);
+    return this.#addImage(parent, runConfig, { created_by: createdBy }, layer);
   }
 
   /** The image `COPY --from` names: an earlier stage (name or index), else a local image. */
@@ -594,6 +633,18 @@ class Build {
 
 /** Args docker passes without an ARG (proxies); they never trigger the unused warning. */
 const PREDEFINED_ARGS = new Set(['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy']);
+
+/** `FROM scratch`: no layers, no config; the first step's image has no parent. */
+function scratchImage(): Image {
+  const config: ImageConfig = {
+    architecture: process.arch === 'x64' ? 'amd64' : process.arch === 'arm64' ? 'arm64' : process.arch,
+    os: 'linux',
+    config: {},
+    rootfs: { type: 'layers', diff_ids: [] },
+    history: [],
+  };
+  return { id: '', record: { id: '', layers: [], manifests: [], loaded: '' }, config, repoTags: [], repoDigests: [], size: 0 };
+}
 
 /** The lower-cased name of a `FROM image AS name` line, as written (no expansion). */
 function stageNameOf(instruction: Instruction): string | undefined {

@@ -125,6 +125,14 @@ describe('docker build (classic builder)', () => {
     assert.equal((await fixture.ok('ps', '-aq')).trim(), before);
     const images = await fixture.docker('image', 'inspect', 'failing');
     assert.notEqual(images.code, 0);
+
+    // Without --force-rm docker keeps the failed step's container, for a look inside.
+    const kept = await build(['-t', 'failing', dir]);
+    assert.equal(kept.code, 1);
+    const left = (await fixture.ok('ps', '-aq', '--no-trunc')).trim().split('\n').filter((id) => id && !before.split('\n').some((b) => b && id.startsWith(b)));
+    assert.equal(left.length, 1);
+    assert.match(await fixture.ok('inspect', '--format', '{{.State.ExitCode}}', left[0]!), /^1$/m);
+    await fixture.ok('rm', left[0]!);
   });
 
   it('takes build args, labels, ARG defaults and a Dockerfile named with -f', async () => {
@@ -247,6 +255,27 @@ describe('docker build (classic builder)', () => {
     const failing = await berth(['build', '--force-rm', '-'], 'FROM busybox\nRUN exit 3\n');
     assert.equal(failing.code, 3, failing.stdout + failing.stderr);
     assert.match(failing.stderr, /The command '\/bin\/sh -c exit 3' returned a non-zero code: 3/);
+  });
+
+  it('builds FROM scratch: COPY makes the first layer, RUN then runs what was copied', async () => {
+    const dir = contextDir('scratch', {
+      Dockerfile: [
+        'FROM busybox AS tools',
+        'FROM scratch',
+        'ENV PATH=/bin',
+        'COPY --from=tools /bin/busybox /bin/busybox',
+        'COPY greeting.txt /data/',
+        'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox echo ran > /data/ran"]',
+        'CMD ["/bin/busybox", "cat", "/data/greeting.txt", "/data/ran"]',
+        '',
+      ].join('\n'),
+      'greeting.txt': 'from-scratch\n',
+    });
+    const out = await buildOk(['-t', 'fromscratch', dir]);
+    assert.match(out, /^Step 2\/7 : FROM scratch\n ---> \n/m);
+    assert.equal(await fixture.ok('run', '--rm', 'fromscratch'), 'from-scratch\nran\n');
+    const history = await fixture.ok('history', '-q', 'fromscratch');
+    assert.equal(history.trim().split('\n').length, 5);
   });
 
   it('a context tar with "../" entries cannot write outside the context', async () => {
