@@ -61,6 +61,8 @@ export interface BuildOptions {
   forceRm: boolean;
   /** `--target`: the stage to stop after (its name). */
   target?: string;
+  /** Aborted when the client went away: the build stops, its running step is killed. */
+  signal?: AbortSignal;
 }
 
 /** Where the build's progress goes: docker's `{"stream": …}` and `{"aux": …}` messages. */
@@ -75,6 +77,13 @@ export class BuildStepError extends BerthError {
   constructor(message: string, exitCode: number) {
     super('INVALID_ARGUMENT', message);
     this.exitCode = exitCode;
+  }
+}
+
+/** The client went away before the build was done. */
+export class BuildCancelled extends BerthError {
+  constructor(message: string) {
+    super('UNAVAILABLE', message);
   }
 }
 
@@ -140,6 +149,7 @@ class Build {
     let step = 0;
     try {
       for (const instruction of instructions) {
+        this.#checkCancelled();
         if (instruction.command === 'FROM' && state) {
           // The end of a stage: docker tells its image, and stops at the target's.
           this.#out.aux({ ID: state.image.id });
@@ -166,7 +176,7 @@ class Build {
         this.#out.stream(` ---> ${short(state.image.id)}\n`);
       }
     } catch (err) {
-      if (this.#opts.forceRm) await this.#removeContainers();
+      if (this.#opts.forceRm || err instanceof BuildCancelled) await this.#removeContainers();
       throw err;
     } finally {
       await this.#removeSourceContainers();
@@ -184,6 +194,11 @@ class Build {
       this.#out.stream(`Successfully tagged ${familiarString(ref)}\n`);
     }
     return id;
+  }
+
+  #checkCancelled(): void {
+    // Docker's words, and the intermediate containers go as with --force-rm.
+    if (this.#opts.signal?.aborted) throw new BuildCancelled('build cancelled');
   }
 
   #buildArg(name: string): string | undefined {
@@ -321,8 +336,20 @@ class Build {
       const id = await this.#createContainer(state.image, cmd, args.map(([k, v]) => `${k}=${v}`));
       const exited = this.#deps.containers.wait(id, 'next-exit');
       await this.#deps.containers.start(id);
-      await this.#streamOutput(id, exited.then(() => undefined));
-      const result = await exited;
+      // A client that goes away cancels the build: the step's process is killed, as docker does.
+      const cancel = () => {
+        this.#deps.containers.kill(id).catch((err: unknown) => this.#deps.log.warn('build: cannot kill a cancelled step', { id, error: String(err) }));
+      };
+      this.#opts.signal?.addEventListener('abort', cancel, { once: true });
+      let result;
+      try {
+        if (this.#opts.signal?.aborted) cancel();
+        await this.#streamOutput(id, exited.then(() => undefined));
+        result = await exited;
+      } finally {
+        this.#opts.signal?.removeEventListener('abort', cancel);
+      }
+      this.#checkCancelled();
       if (result.StatusCode !== 0) {
         throw new BuildStepError(`The command '${cmd.join(' ')}' returned a non-zero code: ${result.StatusCode}`, result.StatusCode);
       }

@@ -2,12 +2,13 @@
 // berthd: the steps of a Dockerfile, what runs from the image, its history, the cache, a
 // failing RUN, and hostile contexts that must not reach outside where they should.
 import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TarWriter } from '../../src/archive/tar-writer.js';
-import { daemonWithBusybox, run, type RunResult } from '../helpers/berthd.js';
+import { daemonWithBusybox, run, until, type RunResult } from '../helpers/berthd.js';
 
 describe('docker build (classic builder)', () => {
   const fixture = daemonWithBusybox();
@@ -276,6 +277,20 @@ describe('docker build (classic builder)', () => {
     assert.equal(await fixture.ok('run', '--rm', 'fromscratch'), 'from-scratch\nran\n');
     const history = await fixture.ok('history', '-q', 'fromscratch');
     assert.equal(history.trim().split('\n').length, 5);
+  });
+
+  it('a client that goes away cancels the build: the running step is killed and removed', async () => {
+    const dir = contextDir('cancel', { Dockerfile: 'FROM busybox\nRUN echo started && sleep 600\n' });
+    const env = { ...fixture.daemon.env, DOCKER_BUILDKIT: '0' };
+    const child = spawn('docker', ['build', dir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    try {
+      await until('the step runs', async () => /^started$/m.test(out), 60_000);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    await until('the step container is gone', async () => (await fixture.ok('ps', '-aq')).trim() === '', 30_000);
   });
 
   it('a context tar with "../" entries cannot write outside the context', async () => {

@@ -36,9 +36,15 @@ export function buildRoutes(router: Router, daemon: Daemon): void {
   });
 
   router.add('POST', '/build', async (ctx) => {
-    const opts = buildOptions(ctx);
+    const cancelled = new AbortController();
+    const res = ctx.res!;
+    // The connection closing before the answer is done: the client gave up (Ctrl-C).
+    res.once('close', () => {
+      if (!res.writableFinished) cancelled.abort();
+    });
+    const opts = { ...buildOptions(ctx), signal: cancelled.signal };
     const quiet = queryBool(ctx.query, 'q');
-    const stream = new JsonStream(ctx.res!);
+    const stream = new JsonStream(res);
     try {
       const id = await buildImage(await deps(), ctx.bodyStream(), opts, {
         stream: (text) => {
