@@ -96,6 +96,8 @@ interface StageState {
   args: Map<string, string>;
   /** `FROM … AS name`, lower case; undefined when unnamed. */
   name: string | undefined;
+  /** The image the stage started from: its ONBUILD triggers ran, and are not inherited. */
+  baseId: string;
 }
 
 /** Runs the build of `context`; resolves with the final image's id, after tagging it. */
@@ -160,6 +162,7 @@ class Build {
         if (instruction.command === 'FROM') {
           state = await this.#from(instruction);
           this.#stages.push(state);
+          await this.#onBuild(state);
         } else if (!state) {
           if (instruction.command !== 'ARG') throw new InvalidArgument('Please provide a source image with `from` prior to commit');
           // ARGs before the first FROM are the meta args: they serve FROM's expansion.
@@ -219,9 +222,10 @@ class Build {
       if (this.#stages.some((st) => st.name === stageName)) throw new InvalidArgument(`duplicate name ${words[2]}`);
     }
     const earlier = this.#stages.find((st) => st.name !== undefined && st.name === name.toLowerCase());
-    if (earlier) return { image: earlier.image, args: new Map(), name: stageName };
-    if (name.toLowerCase() === 'scratch') return { image: scratchImage(), args: new Map(), name: stageName };
-    return { image: await this.#localImage(name), args: new Map(), name: stageName };
+    if (earlier) return { image: earlier.image, args: new Map(), name: stageName, baseId: earlier.image.id };
+    if (name.toLowerCase() === 'scratch') return { image: scratchImage(), args: new Map(), name: stageName, baseId: '' };
+    const image = await this.#localImage(name);
+    return { image, args: new Map(), name: stageName, baseId: image.id };
   }
 
   async #localImage(name: string): Promise<Image> {
@@ -249,9 +253,32 @@ class Build {
     }
   }
 
+  /** The run config a step starts from: the current image's, less the base's ONBUILD triggers. */
+  #runConfig(state: StageState): RunConfig {
+    const config = state.image.config.config ?? {};
+    if (state.image.id !== state.baseId || !config.OnBuild) return config;
+    const { OnBuild: _triggers, ...rest } = config;
+    return rest;
+  }
+
+  /** The base image's ONBUILD triggers, run as the stage's first steps (docker's order). */
+  async #onBuild(state: StageState): Promise<void> {
+    const triggers = state.image.config.config?.OnBuild ?? [];
+    if (triggers.length === 0) return;
+    this.#out.stream(`# Executing ${triggers.length} build trigger${triggers.length === 1 ? '' : 's'}\n`);
+    for (const trigger of triggers) {
+      const [instruction] = parseDockerfile(trigger).instructions;
+      if (!instruction) continue;
+      if (['ONBUILD', 'FROM', 'MAINTAINER'].includes(instruction.command)) {
+        throw new InvalidArgument(`${instruction.command} isn't allowed as an ONBUILD trigger`);
+      }
+      state.image = await this.#step(state, instruction);
+    }
+  }
+
   /** The environment words are expanded with: the stage's args, then the image's env over them. */
   #expansionEnv(state: StageState): string[] {
-    return [...envOf(state.args), ...(state.image.config.config?.Env ?? [])];
+    return [...envOf(state.args), ...(this.#runConfig(state).Env ?? [])];
   }
 
   async #arg(state: StageState, instruction: Instruction): Promise<Image> {
@@ -265,13 +292,13 @@ class Build {
       if (v !== undefined) state.args.set(name, v);
       shown.push(value === undefined ? name : `${name}=${value}`);
     }
-    const runConfig = state.image.config.config ?? {};
+    const runConfig = this.#runConfig(state);
     return this.#metadataImage(state, `ARG ${shown.join(' ')}`, runConfig);
   }
 
   /** ENV, LABEL, CMD…: applied by applyConfigChanges, SHELL and MAINTAINER here. */
   async #configStep(state: StageState, instruction: Instruction): Promise<Image> {
-    const current = state.image.config.config ?? {};
+    const current = this.#runConfig(state);
     const { command } = instruction;
     if (command === 'SHELL') {
       if (!instruction.json || instruction.json.length === 0) throw new InvalidArgument('SHELL requires the arguments to be in JSON form');
@@ -297,7 +324,7 @@ class Build {
 
   /** An image with the parent's layers and `runConfig`: a "#(nop)" history entry, no layer. */
   async #metadataImage(state: StageState, comment: string, runConfig: RunConfig, author?: string): Promise<Image> {
-    const shell = shellOf(state.image.config.config ?? {});
+    const shell = shellOf(this.#runConfig(state));
     const createdBy = `${shell.join(' ')} #(nop)  ${comment}`;
     return this.#cached(state, [createdBy, runConfig], async () => {
       return this.#addImage(state.image, runConfig, { created_by: createdBy, empty_layer: true }, undefined, author);
@@ -321,7 +348,7 @@ class Build {
 
   async #run(state: StageState, instruction: Instruction): Promise<Image> {
     if (instruction.flags.length) throw new NotImplemented(`RUN ${instruction.flags[0]} is not supported by berth's builder`);
-    const current = state.image.config.config ?? {};
+    const current = this.#runConfig(state);
     if (state.image.id === '') throw new InvalidArgument('RUN needs an image with files to run in: FROM scratch has none until a COPY or ADD adds some');
     const cmd = instruction.json ?? [...shellOf(current), instruction.rest];
     if (cmd.length === 0 || (instruction.json === undefined && instruction.rest === '')) throw new InvalidArgument('RUN requires at least one argument');
@@ -431,7 +458,7 @@ class Build {
     const chown = flagValue(instruction, 'chown', allowed);
     const from = flagValue(instruction, 'from', allowed);
     const owner = ownerOf(chown);
-    const current = state.image.config.config ?? {};
+    const current = this.#runConfig(state);
     const words = expandWords(instruction, this.#expansionEnv(state));
     if (words.length < 2) throw new InvalidArgument(`${command} requires at least two arguments, but only one was provided. Destination could not be determined.`);
     const names = words.slice(0, -1);
@@ -494,7 +521,7 @@ class Build {
     if (sources.length > 1 && !destDirForm) {
       throw new InvalidArgument('When using COPY with more than one source file, the destination must be a directory and end with a /');
     }
-    const current = state.image.config.config ?? {};
+    const current = this.#runConfig(state);
     const hash = await hashTar(this.#imageCopyTar(source, this.#plans(sources, dest, destDirForm), owner));
     const kind = sources.length > 1 ? 'multi' : sources[0]!.isDir ? 'dir' : 'file';
     const shell = shellOf(current);

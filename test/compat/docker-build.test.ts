@@ -293,6 +293,20 @@ describe('docker build (classic builder)', () => {
     await until('the step container is gone', async () => (await fixture.ok('ps', '-aq')).trim() === '', 30_000);
   });
 
+  it('runs the base image\'s ONBUILD triggers first, and does not pass them on', async () => {
+    const base = contextDir('onbuild-base', { Dockerfile: 'FROM busybox\nONBUILD COPY trigger.txt /trig\nONBUILD RUN echo triggered-run\n' });
+    await buildOk(['-t', 'onbuild-base', base]);
+    const triggers = await fixture.ok('image', 'inspect', '--format', '{{json .Config.OnBuild}}', 'onbuild-base');
+    assert.deepEqual(JSON.parse(triggers), ['COPY trigger.txt /trig', 'RUN echo triggered-run']);
+    const child = contextDir('onbuild-child', { Dockerfile: 'FROM onbuild-base\nCMD ["cat", "/trig"]\n', 'trigger.txt': 'from-the-child\n' });
+    const out = await buildOk(['-t', 'onbuild-child', child]);
+    assert.match(out, /^# Executing 2 build triggers$/m);
+    assert.match(out, /^triggered-run$/m);
+    assert.equal(await fixture.ok('run', '--rm', 'onbuild-child'), 'from-the-child\n');
+    const inherited = await fixture.ok('image', 'inspect', '--format', '{{json .Config.OnBuild}}', 'onbuild-child');
+    assert.ok(['null', '[]'].includes(inherited.trim()), inherited);
+  });
+
   it('a context tar with "../" entries cannot write outside the context', async () => {
     const marker = `berth-build-escape-${process.pid}-${Date.now()}`;
     const tar = await tarOf([
