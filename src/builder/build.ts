@@ -24,7 +24,7 @@ import { readLogs } from '../containers/log-reader.js';
 import type { EventBus } from '../daemon/events.js';
 import type { Logger } from '../daemon/logger.js';
 import { BerthError, InvalidArgument, NotFound, NotImplemented, isBerthError } from '../errors/errors.js';
-import { applyConfigChanges } from '../images/config-changes.js';
+import { applyConfigChanges, processWord } from '../images/config-changes.js';
 import type { Image, ImageStore } from '../images/image-store.js';
 import type { HistoryEntry, ImageConfig, RunConfig } from '../images/oci-types.js';
 import { familiarString, referenceString, type Reference } from '../images/reference.js';
@@ -33,7 +33,7 @@ import { diffLayer } from '../snapshots/diff-layer.js';
 import type { Snapshotter } from '../snapshots/overlay-snapshotter.js';
 import { BuildCache } from './build-cache.js';
 import { BuildContext, hashTar, type ContextSource, type CopyPlan } from './build-context.js';
-import { argDefinitions, expandWords, flagValue, parseDockerfile, type Instruction } from './dockerfile.js';
+import { argDefinitions, expandWords, flagValue, parseDockerfile, splitShellWords, type Instruction } from './dockerfile.js';
 
 export interface BuildDeps {
   containers: ContainerManager;
@@ -316,7 +316,8 @@ class Build {
     // The stage's args take part in the expansion (under the env), but stay out of the image.
     const argEnv = envOf(state.args).filter((e) => !(current.Env ?? []).some((c) => envKey(c) === envKey(e)));
     const next = applyConfigChanges({ ...current, Env: [...argEnv, ...(current.Env ?? [])] }, [`${command} ${argsText}`]);
-    next.Env = withoutArgs(next.Env ?? [], argEnv, command === 'ENV' ? keysSetBy(next.Env ?? [], argEnv) : new Set());
+    const setByEnv = command === 'ENV' ? envKeysOf(instruction.rest, [...argEnv, ...(current.Env ?? [])]) : new Set<string>();
+    next.Env = withoutArgs(next.Env ?? [], argEnv, setByEnv);
     if (next.Env.length === 0) delete next.Env;
     for (const name of state.args.keys()) if (text.includes(name)) this.#usedArgs.add(name);
     return this.#metadataImage(state, historyText(command, instruction, next), next);
@@ -719,13 +720,12 @@ function envKey(entry: string): string {
   return eq < 0 ? entry : entry.slice(0, eq);
 }
 
-/** The keys an ENV instruction set over the args (their prepended entries changed). */
-function keysSetBy(env: readonly string[], argEnv: readonly string[]): Set<string> {
-  const out = new Set<string>();
-  argEnv.forEach((e, i) => {
-    if (env[i] !== e) out.add(envKey(e));
-  });
-  return out;
+/** The keys an `ENV` sets: `k=v …` (each word's name), or the legacy `k v` (the first word). */
+function envKeysOf(rest: string, env: readonly string[]): Set<string> {
+  const words = splitShellWords(rest);
+  if (words.length === 0) return new Set();
+  if (!words[0]!.includes('=')) return new Set([processWord(words[0]!, env)]);
+  return new Set(words.map((w) => processWord(w.slice(0, w.includes('=') ? w.indexOf('=') : undefined), env)));
 }
 
 /** `env` without the arg entries prepended for expansion (those an ENV set are kept). */
