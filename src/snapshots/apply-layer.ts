@@ -172,6 +172,10 @@ class LayerApplier {
     }
     const path = `${this.#dir(parentRel, header.name)}/${name}`;
     this.#create(path, () => mknod(path, S_IFCHR, 0));
+    // The whiteout's owner and time are the tar entry's: a layer's tar made again from the
+    // unpacked files (save, push) then has the same bytes, and the image keeps its id.
+    lchownSync(path, header.uid, header.gid);
+    lutimesSync(path, header.mtime, header.mtime);
   }
 
   #directory(path: string, rel: string, header: TarHeader): void {

@@ -105,6 +105,31 @@ describe('diffLayer', () => {
     }
   });
 
+  it('a layer with a whiteout, made again from its unpacked files, is the same bytes (whiteouts keep the entry\'s owner and time)', async () => {
+    const dir = scratch.dir();
+    const past = new Date('2020-02-02T02:02:02Z');
+    const first = await bytesOf(
+      await tarOf([
+        [{ name: 'etc/', type: 'directory', mtime: past }],
+        [{ name: 'etc/.wh.motd', type: 'file', mtime: past, uid: 0, gid: 0 }],
+        [{ name: 'etc/kept', type: 'file', mtime: past }, 'k'],
+      ]),
+    );
+    await applyLayer(dir, Readable.from([first]));
+    const again = await bytesOf(diffLayer(dir));
+    const whiteouts = [];
+    for await (const entry of readTar(Readable.from([again]))) {
+      if (entry.header.name.includes('.wh.')) whiteouts.push(entry.header);
+      for await (const _ of entry.body) void _;
+    }
+    assert.equal(whiteouts.length, 1);
+    assert.equal(whiteouts[0]!.mtime.getTime(), past.getTime());
+    // Made again once more from a second unpack: byte for byte the same.
+    const second = scratch.dir();
+    await applyLayer(second, Readable.from([again]));
+    assert.ok((await bytesOf(diffLayer(second))).equals(again));
+  });
+
   it('fails the stream with a clear error when the directory is missing', async () => {
     const stream = diffLayer(join(scratch.dir(), 'missing'));
     await assert.rejects(bytesOf(stream), { code: 'ENOENT' });
