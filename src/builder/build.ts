@@ -1,16 +1,19 @@
 /**
- * `docker build` as docker's classic builder does it: each instruction of one stage makes
- * the next image from the current one.
+ * `docker build` as docker's classic builder does it: each instruction makes the next
+ * image from the current one.
  *
- *   FROM        the base image, which must be here (no pull)
+ *   FROM        the base image, which must be here (no pull), an earlier stage, or scratch;
+ *               its ONBUILD triggers run first; `AS name` names the stage for COPY --from
  *   RUN         a container of the current image runs the command to its end; its changes
  *               are the new image's layer (none when it changed nothing)
- *   COPY, ADD   files of the context are extracted into a fresh container's root, whose
- *               changes become the layer; ADD unpacks a local tar archive
+ *   COPY, ADD   files of the context (or, with --from, of a stage or an image) are extracted
+ *               into a fresh container's root, whose changes become the layer; ADD unpacks
+ *               a local tar archive
  *   the rest    change the run config only: an image with no new layer ("#(nop)" history)
  *
  * Every image made is kept, untagged, with the one before it as its parent, so that the
- * next build finds it in the cache (see build-cache.ts).
+ * next build finds it in the cache (see build-cache.ts). The final stage's image is the
+ * result (or --target's).
  */
 import type { Readable } from 'node:stream';
 import { readTar } from '../archive/tar-reader.js';
@@ -45,13 +48,18 @@ export interface BuildDeps {
   cache: BuildCache;
   /** Where contexts are unpacked. */
   scratchDir: string;
+  /**
+   * Pulls `name` (a reference) into the image store, telling its progress as docker's pull
+   * messages; absent, FROM takes local images only.
+   */
+  pull?: (name: string, progress: (message: object) => void) => Promise<void>;
 }
 
 export interface BuildOptions {
   /** The Dockerfile's path in the context. */
   dockerfile: string;
   tags: Reference[];
-  /** `--build-arg`: a null value takes the variable from… nowhere here (docker: the client's env). */
+  /** `--build-arg`: null for one given without a value that the client's environment lacked (the ARG's default applies). */
   buildArgs: Record<string, string | null>;
   labels: Record<string, string>;
   noCache: boolean;
@@ -63,12 +71,16 @@ export interface BuildOptions {
   target?: string;
   /** Aborted when the client went away: the build stops, its running step is killed. */
   signal?: AbortSignal;
+  /** `--pull`: pull FROM's image even when it is here (a newer one may be on the registry). */
+  pull?: boolean;
 }
 
 /** Where the build's progress goes: docker's `{"stream": …}` and `{"aux": …}` messages. */
 export interface BuildOutput {
   stream(text: string): void;
   aux(value: object): void;
+  /** A message of a pull (status, progress), passed on as it is. */
+  message(value: object): void;
 }
 
 /** A RUN that exited non-zero: docker's message and the command's exit code. */
@@ -224,19 +236,22 @@ class Build {
     const earlier = this.#stages.find((st) => st.name !== undefined && st.name === name.toLowerCase());
     if (earlier) return { image: earlier.image, args: new Map(), name: stageName, baseId: earlier.image.id };
     if (name.toLowerCase() === 'scratch') return { image: scratchImage(), args: new Map(), name: stageName, baseId: '' };
-    const image = await this.#localImage(name);
+    const image = await this.#localImage(name, this.#opts.pull ?? false);
     return { image, args: new Map(), name: stageName, baseId: image.id };
   }
 
-  async #localImage(name: string): Promise<Image> {
+  /** The image `name` names, pulled when it is not here (or always, with --pull) as docker does. */
+  async #localImage(name: string, pull = false): Promise<Image> {
+    const { pull: puller } = this.#deps;
+    if (pull && puller) await puller(name, (m) => this.#out.message(m));
     try {
       return await this.#deps.images.resolve(name);
     } catch (err) {
-      if (err instanceof NotFound) {
-        throw new NotFound(`pull access denied for ${name}: berth's builder uses local images only; pull ${name} first`, { cause: err });
-      }
-      throw err;
+      if (!(err instanceof NotFound) || pull) throw err;
+      if (!puller) throw new NotFound(`pull access denied for ${name}: berth's builder uses local images only; pull ${name} first`, { cause: err });
     }
+    await puller(name, (m) => this.#out.message(m));
+    return this.#deps.images.resolve(name);
   }
 
   async #step(state: StageState, instruction: Instruction): Promise<Image> {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TarWriter } from '../../src/archive/tar-writer.js';
 import { daemonWithBusybox, run, until, type RunResult } from '../helpers/berthd.js';
+import { BUSYBOX_TAG, TestRegistry } from '../registry/registries.js';
 
 describe('docker build (classic builder)', () => {
   const fixture = daemonWithBusybox();
@@ -307,6 +308,24 @@ describe('docker build (classic builder)', () => {
     assert.equal(await fixture.ok('run', '--rm', 'onbuild-child'), 'from-the-child\n');
     const inherited = await fixture.ok('image', 'inspect', '--format', '{{json .Config.OnBuild}}', 'onbuild-child');
     assert.ok(['null', '[]'].includes(inherited.trim()), inherited);
+  });
+
+  it('pulls a FROM image that is not here, showing the pull in the build\'s output', async () => {
+    const registry = await TestRegistry.start();
+    try {
+      await registry.pushBusybox('library/pulled', BUSYBOX_TAG);
+      const image = `${registry.host}/library/pulled:${BUSYBOX_TAG}`;
+      const dir = contextDir('pull', { Dockerfile: `FROM ${image}\nRUN echo pulled-base\n` });
+      const out = await buildOk(['-t', 'pulled-build', dir]);
+      assert.match(out, /Pull complete|Download complete|Downloaded newer image|Status: /, out);
+      assert.match(out, /^pulled-base$/m);
+      await fixture.ok('image', 'inspect', image);
+      // --pull asks the registry again although the image is here.
+      const again = await buildOk(['--pull', '-t', 'pulled-build', dir]);
+      assert.match(again, /Status: Image is up to date|Already exists|Digest: /, again);
+    } finally {
+      await registry.stop();
+    }
   });
 
   it('a context tar with "../" entries cannot write outside the context', async () => {

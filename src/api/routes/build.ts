@@ -11,7 +11,11 @@ import { InvalidArgument, NotImplemented } from '../../errors/errors.js';
 import { BuildCache } from '../../builder/build-cache.js';
 import { BuildStepError, buildImage, type BuildDeps, type BuildOptions } from '../../builder/build.js';
 import { ContainerArchive } from '../../containers/container-archive.js';
-import { parseTaggedReference, type Reference } from '../../images/reference.js';
+import { familiarString, parseReference, parseTaggedReference, withTag, type Reference } from '../../images/reference.js';
+import { normalizeAuth, type AuthConfig } from '../../registry/auth.js';
+import { parsePlatform } from '../../registry/manifests.js';
+import { pullImage } from '../../registry/pull.js';
+import { registryContext } from './registry.js';
 import { JsonStream, queryBool, type RequestContext, type Router } from '../router.js';
 
 export function buildRoutes(router: Router, daemon: Daemon): void {
@@ -24,7 +28,7 @@ export function buildRoutes(router: Router, daemon: Daemon): void {
     warn: (message, fields) => daemon.log.warn(message, fields),
   });
   let cache: Promise<BuildCache> | undefined;
-  const deps = async (): Promise<BuildDeps> => ({
+  const deps = async (auths: Record<string, AuthConfig>): Promise<BuildDeps> => ({
     containers: daemon.containers,
     images: daemon.images,
     snapshots: daemon.snapshots,
@@ -33,6 +37,12 @@ export function buildRoutes(router: Router, daemon: Daemon): void {
     log: daemon.log,
     cache: await (cache ??= BuildCache.open(daemon.options.dataRoot, daemon.images)),
     scratchDir: join(daemon.options.dataRoot, 'tmp'),
+    pull: async (name, progress) => {
+      const ref = parseReference(name);
+      const tagged = ref.tag || ref.digest ? ref : withTag(ref, 'latest');
+      const result = await pullImage(registryContext(daemon), tagged, authFor(auths, tagged), parsePlatform(null), progress);
+      daemon.events.publish('image', 'pull', familiarString(result.reference), { name: familiarString(result.reference) });
+    },
   });
 
   router.add('POST', '/build', async (ctx) => {
@@ -46,11 +56,15 @@ export function buildRoutes(router: Router, daemon: Daemon): void {
     const quiet = queryBool(ctx.query, 'q');
     const stream = new JsonStream(res);
     try {
-      const id = await buildImage(await deps(), ctx.bodyStream(), opts, {
+      const auths = registryAuths(ctx.req.headers['x-registry-config']);
+      const id = await buildImage(await deps(auths), ctx.bodyStream(), opts, {
         stream: (text) => {
           if (!quiet) stream.write({ stream: text });
         },
         aux: (value) => stream.write({ aux: value }),
+        message: (value) => {
+          if (!quiet) stream.write(value);
+        },
       });
       // As docker: with q, the output is just the image's id (the CLI prints what it gets).
       if (quiet) stream.write({ stream: `${id}\n` });
@@ -83,6 +97,7 @@ function buildOptions(ctx: RequestContext): BuildOptions {
     noCache: queryBool(q, 'nocache'),
     rm: queryBool(q, 'rm', true),
     forceRm: queryBool(q, 'forcerm'),
+    pull: queryBool(q, 'pull'),
     ...(q.get('target') ? { target: q.get('target')! } : {}),
   };
 }
@@ -98,4 +113,27 @@ function jsonObject<T>(raw: string | null, name: string): Record<string, T> {
   if (value === null) return {};
   if (typeof value !== 'object' || Array.isArray(value)) throw new InvalidArgument(`${name} must be a JSON object`);
   return value as Record<string, T>;
+}
+
+/** `X-Registry-Config`: the client's credentials for each registry (base64 JSON), none when absent or unreadable. */
+function registryAuths(header: string | string[] | undefined): Record<string, AuthConfig> {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return {};
+  try {
+    const parsed = JSON.parse(Buffer.from(value, 'base64').toString('utf8')) as unknown;
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, AuthConfig>) : {};
+  } catch {
+    // Credentials that cannot be read are no credentials: an anonymous pull may still work.
+    return {};
+  }
+}
+
+/** The credentials for the reference's registry; Docker Hub's are kept under its index address. */
+function authFor(auths: Record<string, AuthConfig>, ref: Reference): AuthConfig {
+  const keys = ref.domain === 'docker.io' ? ['https://index.docker.io/v1/', 'docker.io', 'index.docker.io'] : [ref.domain, `https://${ref.domain}`, `http://${ref.domain}`];
+  for (const key of keys) {
+    const auth = auths[key];
+    if (auth) return normalizeAuth(auth);
+  }
+  return {};
 }

@@ -26,6 +26,7 @@ export const buildCommand: Command = {
       { name: 'force-rm', type: 'bool', description: 'Always remove intermediate containers' },
       { name: 'label', type: 'list', description: 'Set metadata for an image' },
       { name: 'no-cache', type: 'bool', description: 'Do not use cache when building the image' },
+      { name: 'pull', type: 'bool', description: 'Always attempt to pull a newer version of the image' },
       { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress the build output and print image ID on success' },
       { name: 'rm', type: 'bool', default: true, description: 'Remove intermediate containers after a successful build' },
       { name: 'tag', short: 't', type: 'list', description: 'Name and optionally a tag in the "name:tag" format' },
@@ -60,17 +61,19 @@ export const buildCommand: Command = {
         rm: a.bool('rm') ? '1' : '0',
         forcerm: a.bool('force-rm') || undefined,
         target: a.string('target') || undefined,
+        pull: a.bool('pull') || undefined,
       },
       body,
       headers: { 'Content-Type': 'application/x-tar' },
     });
     for await (const raw of messages) {
-      const m = raw as { stream?: string; error?: string; errorDetail?: { message?: string; code?: number } };
+      const m = raw as { stream?: string; status?: string; id?: string; progress?: string; error?: string; errorDetail?: { message?: string; code?: number } };
       if (m.error !== undefined || m.errorDetail !== undefined) {
         // As docker: the step's exit code (a failing RUN's) is the CLI's, else 1.
         throw new ExitError(m.errorDetail?.message ?? m.error ?? 'unknown error', m.errorDetail?.code || 1);
       }
       if (m.stream !== undefined) ctx.out(m.stream);
+      else if (m.status !== undefined && !m.progress) ctx.out(`${m.id ? `${m.id}: ` : ''}${m.status}\n`);
     }
     return 0;
   },
