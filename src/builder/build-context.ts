@@ -28,6 +28,19 @@ export interface ContextSource {
   isDir: boolean;
 }
 
+/** Who owns what a copy writes (`--chown`, root by default), and `--chmod`'s mode if given. */
+export interface CopyOwner {
+  uid: number;
+  gid: number;
+  mode?: number;
+}
+
+/** A copied entry's header with the copy's owner (and mode, except for symlinks). */
+export function ownedHeader<T extends { type: string; mode: number }>(header: T, owner: CopyOwner): T & { uid: number; gid: number; uname: string; gname: string } {
+  const mode = owner.mode !== undefined && header.type !== 'symlink' ? owner.mode : header.mode;
+  return { ...header, mode, uid: owner.uid, gid: owner.gid, uname: '', gname: '' };
+}
+
 /** One entry of a copy: where the source's top entry lands, relative to the root ("app/x"). */
 export interface CopyPlan {
   source: ContextSource;
@@ -161,7 +174,7 @@ export class BuildContext {
    * (root unless --chown says otherwise), in the order given. `excluded` entries of the
    * context are left out of directories.
    */
-  copyTar(plans: readonly CopyPlan[], owner: { uid: number; gid: number }): Readable {
+  copyTar(plans: readonly CopyPlan[], owner: CopyOwner): Readable {
     const writer = new TarWriter();
     const output = writer.stream;
     (async () => {
@@ -176,7 +189,7 @@ export class BuildContext {
             body.resume();
             continue;
           }
-          const renamed = { ...header, uid: owner.uid, gid: owner.gid, uname: '', gname: '' };
+          const renamed = ownedHeader(header, owner);
           if (header.type === 'file') {
             await writer.add(renamed, body);
           } else {

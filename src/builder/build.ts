@@ -35,7 +35,7 @@ import type { LayerRecord } from '../metadata/schema.js';
 import { diffLayer } from '../snapshots/diff-layer.js';
 import type { Snapshotter } from '../snapshots/overlay-snapshotter.js';
 import { BuildCache } from './build-cache.js';
-import { BuildContext, hashTar, type ContextSource, type CopyPlan } from './build-context.js';
+import { BuildContext, hashTar, ownedHeader, type ContextSource, type CopyOwner, type CopyPlan } from './build-context.js';
 import { argDefinitions, expandWords, flagValue, parseDockerfile, splitShellWords, type Instruction } from './dockerfile.js';
 
 export interface BuildDeps {
@@ -473,7 +473,7 @@ class Build {
     const allowed = command === 'COPY' ? ['chown', 'from', 'chmod', 'link'] : ['chown', 'chmod', 'link', 'checksum'];
     const chown = flagValue(instruction, 'chown', allowed);
     const from = flagValue(instruction, 'from', allowed);
-    const owner = ownerOf(chown);
+    const owner = ownerOf(chown, flagValue(instruction, 'chmod', allowed));
     const current = this.#runConfig(state);
     const words = expandWords(instruction, this.#expansionEnv(state));
     if (words.length < 2) throw new InvalidArgument(`${command} requires at least two arguments, but only one was provided. Destination could not be determined.`);
@@ -524,7 +524,7 @@ class Build {
    * COPY --from: the sources are paths in a stage's image (by name or index) or in a local
    * image, read through a container of it that is never started.
    */
-  async #copyFrom(state: StageState, from: string, names: string[], dest: string, destDirForm: boolean, owner: { uid: number; gid: number }): Promise<Image> {
+  async #copyFrom(state: StageState, from: string, names: string[], dest: string, destDirForm: boolean, owner: CopyOwner): Promise<Image> {
     const image = await this.#fromImage(from, state);
     const source = await this.#sourceContainer(image);
     const sources: ContextSource[] = [];
@@ -558,7 +558,7 @@ class Build {
    * A copy onto an image with no layers (FROM scratch): nothing is there to resolve or run
    * in, so the copy itself is the layer, with the folders that lead to `dest` in front.
    */
-  async #firstLayer(parent: Image, copy: Readable, dest: string, owner: { uid: number; gid: number }, runConfig: RunConfig, createdBy: string): Promise<string> {
+  async #firstLayer(parent: Image, copy: Readable, dest: string, owner: CopyOwner, runConfig: RunConfig, createdBy: string): Promise<string> {
     const folders = dest.split('/').filter(Boolean).map((_, i, parts) => parts.slice(0, i + 1).join('/'));
     const writer = new TarWriter();
     const output = writer.stream;
@@ -619,7 +619,7 @@ class Build {
   }
 
   /** The plans' sources from container `source`'s root as one tar, renamed to their targets. */
-  #imageCopyTar(source: string, plans: readonly CopyPlan[], owner: { uid: number; gid: number }): Readable {
+  #imageCopyTar(source: string, plans: readonly CopyPlan[], owner: CopyOwner): Readable {
     const writer = new TarWriter();
     const output = writer.stream;
     (async () => {
@@ -631,7 +631,7 @@ class Build {
           const name = header.name.replace(/^\/+|\/+$/g, '');
           const below = name === top ? '' : top === '' ? name : name.startsWith(`${top}/`) ? name.slice(top.length + 1) : undefined;
           if (below === undefined) throw new InvalidArgument(`COPY --from: unexpected entry ${header.name} in the archive of ${plan.source.path}`);
-          const renamed = { ...header, name: below === '' ? plan.target : plan.target === '.' ? below : `${plan.target}/${below}`, uid: owner.uid, gid: owner.gid, uname: '', gname: '' };
+          const renamed = ownedHeader({ ...header, name: below === '' ? plan.target : plan.target === '.' ? below : `${plan.target}/${below}` }, owner);
           if (header.type === 'hardlink') {
             const link = header.linkname.replace(/^\/+/, '');
             const linkBelow = link === top ? '' : top === '' ? link : link.slice(top.length + 1);
@@ -766,13 +766,21 @@ function historyText(command: string, instruction: Instruction, next: RunConfig)
   return `${command} ${flags}${instruction.rest}`;
 }
 
-/** `--chown=uid[:gid]`, numeric only. */
-function ownerOf(chown: string | undefined): { uid: number; gid: number } {
-  if (chown === undefined || chown === '') return { uid: 0, gid: 0 };
-  const m = /^(\d+)(?::(\d+))?$/.exec(chown);
-  if (!m) throw new NotImplemented(`--chown=${chown}: berth's builder takes numeric ids only (uid[:gid])`);
-  const uid = Number(m[1]);
-  return { uid, gid: m[2] === undefined ? uid : Number(m[2]) };
+/** `--chown=uid[:gid]` (numeric only) and `--chmod=octal`. */
+function ownerOf(chown: string | undefined, chmod: string | undefined): CopyOwner {
+  let owner: CopyOwner = { uid: 0, gid: 0 };
+  if (chown !== undefined && chown !== '') {
+    const m = /^(\d+)(?::(\d+))?$/.exec(chown);
+    if (!m) throw new NotImplemented(`--chown=${chown}: berth's builder takes numeric ids only (uid[:gid])`);
+    const uid = Number(m[1]);
+    owner = { uid, gid: m[2] === undefined ? uid : Number(m[2]) };
+  }
+  if (chmod !== undefined) {
+    // As docker's classic builder: an octal mode for every file and folder copied.
+    if (!/^[0-7]{3,4}$/.test(chmod)) throw new InvalidArgument(`invalid chmod parameter: ${chmod}: only octal modes are supported`);
+    owner.mode = Number.parseInt(chmod, 8);
+  }
+  return owner;
 }
 
 function withoutEmpty(config: RunConfig): RunConfig {
@@ -796,7 +804,7 @@ function alignedHistory(config: ImageConfig, layerCount: number): HistoryEntry[]
 }
 
 /** A tar of one directory entry: the folder `rel` (relative to the root), made if missing. */
-function folderTar(rel: string, owner: { uid: number; gid: number }): Readable {
+function folderTar(rel: string, owner: CopyOwner): Readable {
   const writer = new TarWriter();
   void (async () => {
     await writer.add({ name: `${rel}/`, type: 'directory', mode: 0o755, uid: owner.uid, gid: owner.gid, mtime: new Date() });
