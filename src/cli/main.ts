@@ -126,6 +126,7 @@ A container engine that speaks Docker's language
 Common Commands:
   run         Create and run a new container from an image
   ps          List containers
+  build       Build an image from a Dockerfile
   images      List images
   import      Import the contents of a tarball to create a filesystem image
   load        Load an image from a tar archive or STDIN
