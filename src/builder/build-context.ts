@@ -105,6 +105,11 @@ export class BuildContext {
     }
   }
 
+  /** A new empty folder of the build's own, next to the context (removed with it). */
+  async scratchFolder(name: string): Promise<string> {
+    return mkdtemp(join(this.#scratch, `${name}-`));
+  }
+
   async remove(): Promise<void> {
     await rm(this.#scratch, { recursive: true, force: true });
   }

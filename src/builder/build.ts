@@ -15,9 +15,12 @@
  * next build finds it in the cache (see build-cache.ts). The final stage's image is the
  * result (or --target's).
  */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { readTar } from '../archive/tar-reader.js';
 import { TarWriter } from '../archive/tar-writer.js';
+import { extractInRoot } from '../containers/archive-extract.js';
 import type { ContainerArchive } from '../containers/container-archive.js';
 import { ContainerFilesystem } from '../containers/container-changes.js';
 import { EMPTY_LAYER_DIFF_ID, withoutPaths } from '../containers/container-commit.js';
@@ -32,6 +35,7 @@ import type { Image, ImageStore } from '../images/image-store.js';
 import type { HistoryEntry, ImageConfig, RunConfig } from '../images/oci-types.js';
 import { familiarString, referenceString, type Reference } from '../images/reference.js';
 import type { LayerRecord } from '../metadata/schema.js';
+import { resolveUser } from '../runtime/user.js';
 import { diffLayer } from '../snapshots/diff-layer.js';
 import type { Snapshotter } from '../snapshots/overlay-snapshotter.js';
 import { BuildCache } from './build-cache.js';
@@ -473,7 +477,7 @@ class Build {
     const allowed = command === 'COPY' ? ['chown', 'from', 'chmod', 'link'] : ['chown', 'chmod', 'link', 'checksum'];
     const chown = flagValue(instruction, 'chown', allowed);
     const from = flagValue(instruction, 'from', allowed);
-    const owner = ownerOf(chown, flagValue(instruction, 'chmod', allowed));
+    const owner = await this.#owner(state, chown, flagValue(instruction, 'chmod', allowed));
     const current = this.#runConfig(state);
     const words = expandWords(instruction, this.#expansionEnv(state));
     if (words.length < 2) throw new InvalidArgument(`${command} requires at least two arguments, but only one was provided. Destination could not be determined.`);
@@ -581,6 +585,33 @@ class Build {
     });
     const layer = await this.#deps.images.unpackLayer(output, undefined);
     return this.#addImage(parent, runConfig, { created_by: createdBy }, layer);
+  }
+
+  /**
+   * `--chown` and `--chmod`: ids as they are; names looked up in the current image's
+   * /etc/passwd and /etc/group (copied out of it into the scratch folder, then read there).
+   */
+  async #owner(state: StageState, chown: string | undefined, chmod: string | undefined): Promise<CopyOwner> {
+    if (chown === undefined || chown === '' || /^\d+(:\d+)?$/.test(chown)) return ownerOf(chown, chmod);
+    const numeric = ownerOf(undefined, chmod);
+    const files = await this.#ctx.scratchFolder('users');
+    await mkdir(join(files, 'etc'), { mode: 0o755 });
+    if (state.image.record.layers.length > 0) {
+      const source = await this.#sourceContainer(state.image);
+      for (const name of ['/etc/passwd', '/etc/group']) {
+        let archived;
+        try {
+          archived = await this.#deps.archive.archive(source, name);
+        } catch (err) {
+          if (err instanceof NotFound) continue;
+          throw err;
+        }
+        await extractInRoot(files, '/etc', archived.stream, { noOverwriteDirNonDir: false, owner: 'none' });
+        await archived.done;
+      }
+    }
+    const user = await resolveUser(files, chown);
+    return { ...numeric, uid: user.uid, gid: user.gid };
   }
 
   /** The image `COPY --from` names: an earlier stage (name or index), else a local image. */
@@ -766,12 +797,12 @@ function historyText(command: string, instruction: Instruction, next: RunConfig)
   return `${command} ${flags}${instruction.rest}`;
 }
 
-/** `--chown=uid[:gid]` (numeric only) and `--chmod=octal`. */
+/** `--chown=uid[:gid]` as ids, and `--chmod=octal`. */
 function ownerOf(chown: string | undefined, chmod: string | undefined): CopyOwner {
   let owner: CopyOwner = { uid: 0, gid: 0 };
   if (chown !== undefined && chown !== '') {
     const m = /^(\d+)(?::(\d+))?$/.exec(chown);
-    if (!m) throw new NotImplemented(`--chown=${chown}: berth's builder takes numeric ids only (uid[:gid])`);
+    if (!m) throw new InvalidArgument(`--chown=${chown}: names are resolved by the build, ids expected here`);
     const uid = Number(m[1]);
     owner = { uid, gid: m[2] === undefined ? uid : Number(m[2]) };
   }

@@ -168,7 +168,7 @@ describe('docker build (classic builder)', () => {
 
   it('COPY takes wildcards, ADD unpacks a local tar archive, .dockerignore leaves files out', async () => {
     const dir = contextDir('wild', {
-      Dockerfile: 'FROM busybox\nCOPY *.txt /w/\nADD bundle.tar /unpacked\nCOPY . /all/\nCOPY --chown=1000:1001 --chmod=640 a.txt /owned\nCMD ["sh", "-c", "ls /w /unpacked /all | tr \'\\\\n\' \' \'"]\n',
+      Dockerfile: 'FROM busybox\nCOPY *.txt /w/\nADD bundle.tar /unpacked\nCOPY . /all/\nCOPY --chown=1000:1001 --chmod=640 a.txt /owned\nCOPY --chown=www-data:mail b.txt /named\nCMD ["sh", "-c", "ls /w /unpacked /all | tr \'\\\\n\' \' \'"]\n',
       'a.txt': 'a',
       'b.txt': 'b',
       'c.md': 'c',
@@ -183,6 +183,8 @@ describe('docker build (classic builder)', () => {
     const listing = await fixture.ok('run', '--rm', 'wild');
     assert.equal(listing.replace(/\s+/g, ' ').trim(), '/all: Dockerfile a.txt b.txt bundle.tar c.md /unpacked: inner.txt /w: a.txt b.txt');
     assert.equal(await fixture.ok('run', '--rm', 'wild', 'stat', '-c', '%u:%g %a', '/owned', '/w/a.txt'), '1000:1001 640\n0:0 644\n');
+    const ids = (await fixture.ok('run', '--rm', 'wild', 'sh', '-c', 'echo "$(id -u www-data):$(grep ^mail: /etc/group | cut -d: -f3)"')).trim();
+    assert.equal(await fixture.ok('run', '--rm', 'wild', 'stat', '-c', '%u:%g', '/named'), `${ids}\n`);
   });
 
   it('the cache survives a restart of berthd, and a deleted image is not taken from it', async () => {
