@@ -331,6 +331,43 @@ describe('docker build (classic builder)', () => {
     }
   });
 
+  it('sets the run config from the metadata instructions, each an empty layer', async () => {
+    const dir = contextDir('metadata', {
+      Dockerfile: [
+        'FROM busybox',
+        'LABEL a=1 "b c"="d e"',
+        'EXPOSE 80 53/udp',
+        'VOLUME ["/data"]',
+        'USER 1000:1000',
+        'STOPSIGNAL SIGTERM',
+        'HEALTHCHECK --interval=5s --retries=2 CMD true',
+        'SHELL ["/bin/sh", "-ec"]',
+        'RUN echo "shell=$0"',
+        'ENTRYPOINT ["echo", "entry"]',
+        'CMD ["arg"]',
+        'MAINTAINER someone',
+        '',
+      ].join('\n'),
+    });
+    const out = await buildOk(['-t', 'metadata', dir]);
+    assert.match(out, /^shell=\/bin\/sh$/m);
+    const config = JSON.parse(await fixture.ok('image', 'inspect', '--format', '{{json .Config}}', 'metadata')) as Record<string, unknown>;
+    assert.deepEqual(config['Labels'], { a: '1', 'b c': 'd e' });
+    assert.deepEqual(config['ExposedPorts'], { '80/tcp': {}, '53/udp': {} });
+    assert.deepEqual(config['Volumes'], { '/data': {} });
+    assert.equal(config['User'], '1000:1000');
+    assert.equal(config['StopSignal'], 'SIGTERM');
+    assert.deepEqual(config['Healthcheck'], { Test: ['CMD-SHELL', 'true'], Interval: 5_000_000_000, Retries: 2 });
+    assert.deepEqual(config['Shell'], ['/bin/sh', '-ec']);
+    assert.deepEqual(config['Entrypoint'], ['echo', 'entry']);
+    assert.deepEqual(config['Cmd'], ['arg']);
+    assert.equal(await fixture.ok('image', 'inspect', '--format', '{{.Author}}', 'metadata'), 'someone\n');
+    assert.equal(await fixture.ok('run', '--rm', 'metadata'), 'entry arg\n');
+    const sizes = await fixture.ok('history', '--format', '{{.Size}}', 'metadata');
+    const own = sizes.trim().split('\n').slice(0, 11);
+    assert.deepEqual(own, Array(11).fill('0B'));
+  });
+
   it('a context tar with "../" entries cannot write outside the context', async () => {
     const marker = `berth-build-escape-${process.pid}-${Date.now()}`;
     const tar = await tarOf([
