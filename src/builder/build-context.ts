@@ -73,6 +73,7 @@ export class BuildContext {
       return new BuildContext(scratch, root, ignore);
     } catch (err) {
       await rm(scratch, { recursive: true, force: true });
+      if (err instanceof InvalidArgument) throw new InvalidArgument(`the build context is refused: ${err.message}`, { cause: err });
       throw err;
     }
   }

@@ -377,6 +377,7 @@ describe('docker build (classic builder)', () => {
     ]);
     const r = await build(['-t', 'hostile1', '-'], tar);
     assert.notEqual(r.code, 0, r.stdout);
+    assert.match(r.stderr, /the build context is refused: "\.\.\/berth-build-escape-[^"]*" is outside of "\/"/);
     assert.equal(existsSync(join('/tmp', marker)), false);
     const found = await run('find', [fixture.daemon.root, '-name', marker]);
     assert.equal(found.stdout.trim(), '');
