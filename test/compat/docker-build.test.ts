@@ -168,7 +168,7 @@ describe('docker build (classic builder)', () => {
 
   it('COPY takes wildcards, ADD unpacks a local tar archive, .dockerignore leaves files out', async () => {
     const dir = contextDir('wild', {
-      Dockerfile: 'FROM busybox\nCOPY *.txt /w/\nADD bundle.tar /unpacked\nCOPY . /all/\nCOPY --chown=1000:1001 --chmod=640 a.txt /owned\nCOPY --chown=www-data:mail b.txt /named\nCMD ["sh", "-c", "ls /w /unpacked /all | tr \'\\\\n\' \' \'"]\n',
+      Dockerfile: 'FROM busybox\nCOPY *.txt /w/\nADD bundle.tar /unpacked\nADD bundle.tgz /gz/\nCOPY . /all/\nCOPY --chown=1000:1001 --chmod=640 a.txt /owned\nCOPY --chown=www-data:mail b.txt /named\nCMD ["sh", "-c", "ls /w /unpacked /gz /all | tr \'\\\\n\' \' \'"]\n',
       'a.txt': 'a',
       'b.txt': 'b',
       'c.md': 'c',
@@ -178,10 +178,11 @@ describe('docker build (classic builder)', () => {
     });
     const tar = run('tar', ['-C', join(dir, 'bundle'), '-cf', join(dir, 'bundle.tar'), '.']);
     assert.equal((await tar).code, 0);
+    assert.equal((await run('tar', ['-C', join(dir, 'bundle'), '-czf', join(dir, 'bundle.tgz'), '.'])).code, 0);
     rmSync(join(dir, 'bundle'), { recursive: true });
     await buildOk(['-t', 'wild', dir]);
     const listing = await fixture.ok('run', '--rm', 'wild');
-    assert.equal(listing.replace(/\s+/g, ' ').trim(), '/all: Dockerfile a.txt b.txt bundle.tar c.md /unpacked: inner.txt /w: a.txt b.txt');
+    assert.equal(listing.replace(/\s+/g, ' ').trim(), '/all: Dockerfile a.txt b.txt bundle.tar bundle.tgz c.md /gz: inner.txt /unpacked: inner.txt /w: a.txt b.txt');
     assert.equal(await fixture.ok('run', '--rm', 'wild', 'stat', '-c', '%u:%g %a', '/owned', '/w/a.txt'), '1000:1001 640\n0:0 644\n');
     const ids = (await fixture.ok('run', '--rm', 'wild', 'sh', '-c', 'echo "$(id -u www-data):$(grep ^mail: /etc/group | cut -d: -f3)"')).trim();
     assert.equal(await fixture.ok('run', '--rm', 'wild', 'stat', '-c', '%u:%g', '/named'), `${ids}\n`);
