@@ -329,16 +329,13 @@ class Build {
     }
     if (!CONFIG_COMMANDS.has(command)) throw new NotImplemented(`${command} is not supported by berth's builder`);
     if (instruction.flags.length && command !== 'HEALTHCHECK') throw new InvalidArgument(`Unknown flag: ${instruction.flags[0]!.slice(2).split('=')[0]}`);
-    const text = instruction.original.slice(instruction.original.search(/\s/) + 1).trim();
-    const flagsText = instruction.flags.join(' ');
-    const argsText = instruction.flags.length ? `${flagsText} ${instruction.rest}` : instruction.rest;
+    const argsText = instruction.flags.length ? `${instruction.flags.join(' ')} ${instruction.rest}` : instruction.rest;
     // The stage's args take part in the expansion (under the env), but stay out of the image.
     const argEnv = envOf(state.args).filter((e) => !(current.Env ?? []).some((c) => envKey(c) === envKey(e)));
     const next = applyConfigChanges({ ...current, Env: [...argEnv, ...(current.Env ?? [])] }, [`${command} ${argsText}`]);
     const setByEnv = command === 'ENV' ? envKeysOf(instruction.rest, [...argEnv, ...(current.Env ?? [])]) : new Set<string>();
     next.Env = withoutArgs(next.Env ?? [], argEnv, setByEnv);
     if (next.Env.length === 0) delete next.Env;
-    for (const name of state.args.keys()) if (text.includes(name)) this.#usedArgs.add(name);
     return this.#metadataImage(state, historyText(command, instruction, next), next);
   }
 

@@ -141,7 +141,8 @@ describe('docker build (classic builder)', () => {
     const dir = contextDir('args', {
       'other.Dockerfile': 'FROM busybox\nARG WHO=nobody\nARG UNSET\nARG KEPT=k\nENV KEPT=$KEPT OTHER=${WHO}-env\nLABEL who=$WHO\nRUN echo "who=$WHO unset=${UNSET:-none}" > /who\nCMD ["cat", "/who"]\n',
     });
-    await buildOk(['-f', join(dir, 'other.Dockerfile'), '--build-arg', 'WHO=somebody', '--label', 'extra=yes', '-t', 'args', dir]);
+    const out = await buildOk(['-f', join(dir, 'other.Dockerfile'), '--build-arg', 'WHO=somebody', '--build-arg', 'NOPE=1', '--label', 'extra=yes', '-t', 'args', dir]);
+    assert.match(out, /^\[Warning\] One or more build-args \[NOPE\] were not consumed$/m);
     assert.equal(await fixture.ok('run', '--rm', 'args'), 'who=somebody unset=none\n');
     const labels = await fixture.ok('image', 'inspect', '--format', '{{json .Config.Labels}}', 'args');
     assert.deepEqual(JSON.parse(labels), { who: 'somebody', extra: 'yes' });
