@@ -3,7 +3,7 @@
 // failing RUN, and hostile contexts that must not reach outside where they should.
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -163,8 +163,10 @@ describe('docker build (classic builder)', () => {
 
   it('-q prints the image id only', async () => {
     const dir = contextDir('quiet', { Dockerfile: 'FROM busybox\nRUN echo not-shown\n' });
-    const out = await buildOk(['-q', '--no-cache', dir]);
+    const iidfile = join(scratch, 'iid');
+    const out = await buildOk(['-q', '--no-cache', '--iidfile', iidfile, dir]);
     assert.match(out.trim(), /^sha256:[0-9a-f]{64}$/);
+    assert.equal(readFileSync(iidfile, 'utf8').trim(), out.trim());
   });
 
   it('COPY takes wildcards, ADD unpacks a local tar archive, .dockerignore leaves files out', async () => {
