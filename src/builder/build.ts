@@ -163,31 +163,34 @@ class Build {
       throw new InvalidArgument(`failed to reach build target ${this.#opts.target} in Dockerfile`);
     }
 
+    // The ARGs before the first FROM are no steps: docker neither counts nor shows them.
+    const firstFrom = instructions.findIndex((i) => i.command === 'FROM');
+    const steps = instructions.length - Math.max(firstFrom, 0);
     let state: StageState | undefined;
     let step = 0;
     try {
       for (const instruction of instructions) {
         this.#checkCancelled();
-        if (instruction.command === 'FROM' && state) {
-          // The end of a stage: docker tells its image, and stops at the target's.
-          this.#out.aux({ ID: state.image.id });
-          if (state.name !== undefined && state.name === target) break;
-        }
-        step++;
-        this.#out.stream(`Step ${step}/${instructions.length} : ${instruction.original}\n`);
-        if (instruction.command === 'FROM') {
-          state = await this.#from(instruction);
-          this.#stages.push(state);
-          await this.#onBuild(state);
-        } else if (!state) {
-          if (instruction.command !== 'ARG') throw new InvalidArgument('Please provide a source image with `from` prior to commit');
-          // ARGs before the first FROM are the meta args: they serve FROM's expansion.
+        if (!state && instruction.command === 'ARG') {
           for (const [name, value] of argDefinitions(instruction, envOf(this.#metaArgs))) {
             const v = this.#buildArg(name) ?? value;
             if (v !== undefined) this.#metaArgs.set(name, v);
           }
           continue;
+        }
+        if (instruction.command === 'FROM') {
+          if (state) {
+            // The end of a stage: docker tells its image, and stops at the target's.
+            this.#out.aux({ ID: state.image.id });
+            if (state.name !== undefined && state.name === target) break;
+          }
+          this.#out.stream(`Step ${++step}/${steps} : ${instruction.original}\n`);
+          state = await this.#from(instruction);
+          this.#stages.push(state);
+          await this.#onBuild(state);
         } else {
+          if (!state) throw new InvalidArgument('Please provide a source image with `from` prior to commit');
+          this.#out.stream(`Step ${++step}/${steps} : ${instruction.original}\n`);
           state.image = await this.#step(state, instruction);
         }
         // As docker: the step's container goes once its image is made, then the id is told.
