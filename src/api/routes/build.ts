@@ -1,9 +1,11 @@
 /**
  * `POST /build`: docker's classic builder (what `DOCKER_BUILDKIT=0 docker build` and a
  * daemon answering `Builder-Version: 1` get). The body is the context as a tar; the query
- * says what to build (t, dockerfile, buildargs, labels, nocache, rm, forcerm, q); the answer
- * is a JSON stream of `{"stream": …}` lines, `{"aux": {"ID": …}}` and, on failure,
- * `{"errorDetail": …, "error": …}`.
+ * says what to build (t, dockerfile, buildargs, labels, nocache, rm, forcerm, q, target,
+ * pull; remote contexts and BuildKit's version=2 are refused); `X-Registry-Config` holds the
+ * credentials a FROM's pull may need. The answer is a JSON stream of `{"stream": …}` lines,
+ * a pull's messages, `{"aux": {"ID": …}}` per stage and, on failure, `{"errorDetail": …,
+ * "error": …}` (with a failing RUN's exit code). A client that goes away cancels the build.
  */
 import { join } from 'node:path';
 import type { Daemon } from '../../daemon/daemon.js';
