@@ -9,7 +9,9 @@
  *     next one; comment lines and empty lines inside a continuation are skipped, as docker
  *     skips them;
  *   - words are not expanded here: which instructions expand `$VAR` and with what
- *     environment is the build's business (see `expandWords`).
+ *     environment is the build's business (see `expandWords`); a backtick escape directive
+ *     changes line continuations only, words keep the backslash as their escape (docker's
+ *     lexer would take the backtick there too, which matters on Windows only).
  */
 import { InvalidArgument } from '../errors/errors.js';
 import { processWord } from '../images/config-changes.js';
