@@ -127,6 +127,20 @@ describe('docker CLI against berthd: health checks', () => {
     }
   });
 
+  it('checks go on after berthd is killed and started again', async () => {
+    await ok('run', '-d', '--name', 'survives', '--health-cmd', 'true', '--health-interval', '200ms', 'busybox', 'sleep', '300');
+    try {
+      const ends = async () => (JSON.parse(await ok('inspect', '-f', '{{json .State.Health.Log}}', 'survives')) as Array<{ End: string }>).map((l) => l.End);
+      await until('a first check', async () => (await ends()).length > 0, 10_000);
+      await fixture.daemon.restart('SIGKILL');
+      const restartedAt = Date.now();
+      await until('a check after the restart', async () => (await ends()).some((e) => Date.parse(e) > restartedAt), 10_000);
+      assert.equal((await ok('inspect', '-f', '{{.State.Health.Status}}', 'survives')).trim(), 'healthy');
+    } finally {
+      await docker('rm', '-f', 'survives');
+    }
+  });
+
   it('a check that outlives its timeout fails with docker\'s message; --no-healthcheck turns an image\'s check off', async () => {
     await ok('run', '-d', '--name', 'slow', '--health-cmd', 'sleep 5', '--health-timeout', '300ms', '--health-interval', '300ms', '--health-retries', '1', 'busybox', 'sleep', '300');
     try {
