@@ -304,12 +304,8 @@ export class ContainerManager {
       // The container is created; its interfaces were set up meanwhile. Its /etc/hosts
       // (bind-mounted: written in place) gets its address and peers before it runs.
       const attached = await connection.attached;
-      await this.#update(id, (c) => {
-        if (attached.endpoints?.length) c.endpoints = attached.endpoints;
-        if (attached.ports) c.ports = attached.ports;
-      });
       if (attached.endpoints?.length) {
-        const peers = this.network.peerLines(this.get(id), this.all());
+        const peers = this.network.peerLines({ ...this.get(id), endpoints: attached.endpoints }, this.all());
         await writeFile(files.hosts, hostsFile(hostname, record.hostConfig.ExtraHosts ?? [], attached.endpoints[0]!.ipAddress, peers));
       }
       // Attach requests made before start (docker run) join now, before the process runs.
@@ -332,6 +328,9 @@ export class ContainerManager {
         };
         c.shimPid = shimPid;
         if (!fromRestartPolicy) c.manuallyStopped = false;
+        // In the same transaction: where it is on its networks, and its published ports.
+        if (attached.endpoints?.length) c.endpoints = attached.endpoints;
+        if (attached.ports) c.ports = attached.ports;
       });
       this.#events.publish('container', 'start', id, { image: record.image, name: record.name.slice(1) });
       await this.#refreshPeers((this.get(id).endpoints ?? []).map((e) => e.networkId));
