@@ -504,7 +504,7 @@ class Build {
     return this.#cached(state, [createdBy, current, archives.map((a) => a.path)], async () => {
       if (state.image.record.layers.length === 0) {
         if (archives.length) throw new NotImplemented(`${command} of an archive onto an image with no files (FROM scratch) is not supported by berth's builder`);
-        return this.#firstLayer(state.image, this.#ctx.copyTar(this.#plans(sources, dest, destDirForm), owner), dest, owner, current, createdBy);
+        return this.#firstLayer(state.image, this.#ctx.copyTar(this.#plans(sources, dest, destDirForm), owner), current, createdBy);
       }
       const id = await this.#createContainer(state.image, [...shell, `#(nop) ${command} ${kind}:${hash} in ${dest} `], []);
       // Where dest leads in the container: a symlink there is followed inside its root.
@@ -548,7 +548,7 @@ class Build {
     const createdBy = `${shell.join(' ')} #(nop) COPY ${kind}:${hash} in ${dest} `;
     return this.#cached(state, [createdBy, current], async () => {
       if (state.image.record.layers.length === 0) {
-        return this.#firstLayer(state.image, this.#imageCopyTar(source, this.#plans(sources, dest, destDirForm), owner), dest, owner, current, createdBy);
+        return this.#firstLayer(state.image, this.#imageCopyTar(source, this.#plans(sources, dest, destDirForm), owner), current, createdBy);
       }
       const id = await this.#createContainer(state.image, [...shell, `#(nop) COPY ${kind}:${hash} in ${dest} `], []);
       const target = await this.#resolveInContainer(id, dest);
@@ -560,18 +560,24 @@ class Build {
 
   /**
    * A copy onto an image with no layers (FROM scratch): nothing is there to resolve or run
-   * in, so the copy itself is the layer, with the folders that lead to `dest` in front.
+   * in, so the copy itself is the layer, each entry preceded by the folders that lead to it
+   * (root's, 0755) unless the copy has them.
    */
-  async #firstLayer(parent: Image, copy: Readable, dest: string, owner: CopyOwner, runConfig: RunConfig, createdBy: string): Promise<string> {
-    const folders = dest.split('/').filter(Boolean).map((_, i, parts) => parts.slice(0, i + 1).join('/'));
+  async #firstLayer(parent: Image, copy: Readable, runConfig: RunConfig, createdBy: string): Promise<string> {
     const writer = new TarWriter();
     const output = writer.stream;
     (async () => {
-      for (const folder of folders) {
-        await writer.add({ name: `${folder}/`, type: 'directory', mode: 0o755, uid: owner.uid, gid: owner.gid, mtime: new Date() });
-      }
+      const folders = new Set<string>();
       for await (const { header, body } of readTar(copy)) {
-        // The folders above were written already; the copy's own entry for dest replaces them.
+        const name = header.name.replace(/^(\.\/)+|\/+$/g, '');
+        const parts = name.split('/');
+        for (let i = 1; i < parts.length; i++) {
+          const folder = parts.slice(0, i).join('/');
+          if (folders.has(folder)) continue;
+          folders.add(folder);
+          await writer.add({ name: `${folder}/`, type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: new Date() });
+        }
+        if (header.type === 'directory') folders.add(name);
         if (header.type === 'file') {
           await writer.add(header, body);
         } else {

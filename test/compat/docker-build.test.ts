@@ -277,17 +277,18 @@ describe('docker build (classic builder)', () => {
         'ENV PATH=/bin',
         'COPY --from=tools /bin/busybox /bin/busybox',
         'COPY greeting.txt /data/',
+        'COPY greeting.txt /deep/down/named.txt',
         'RUN ["/bin/busybox", "sh", "-c", "/bin/busybox echo ran > /data/ran"]',
-        'CMD ["/bin/busybox", "cat", "/data/greeting.txt", "/data/ran"]',
+        'CMD ["/bin/busybox", "cat", "/data/greeting.txt", "/data/ran", "/deep/down/named.txt"]',
         '',
       ].join('\n'),
       'greeting.txt': 'from-scratch\n',
     });
     const out = await buildOk(['-t', 'fromscratch', dir]);
-    assert.match(out, /^Step 2\/7 : FROM scratch\n ---> \n/m);
-    assert.equal(await fixture.ok('run', '--rm', 'fromscratch'), 'from-scratch\nran\n');
+    assert.match(out, /^Step 2\/8 : FROM scratch\n ---> \n/m);
+    assert.equal(await fixture.ok('run', '--rm', 'fromscratch'), 'from-scratch\nran\nfrom-scratch\n');
     const history = await fixture.ok('history', '-q', 'fromscratch');
-    assert.equal(history.trim().split('\n').length, 5);
+    assert.equal(history.trim().split('\n').length, 6);
   });
 
   it('a client that goes away cancels the build: the running step is killed and removed', async () => {
