@@ -189,7 +189,7 @@ export class ContainerManager {
     hostConfig.LogConfig = logConfig(hostConfig.LogConfig);
     checkRestartPolicy(hostConfig);
     validateHostConfig(hostConfig);
-    this.network.check(hostConfig);
+    const warnings = this.network.check(hostConfig);
     const image = await this.#images.resolve(request.Image);
     const { HostConfig: _h, NetworkingConfig: networkingConfig, ...requestConfig } = request;
     const config = mergeImageConfig(requestConfig, image.config.config);
@@ -236,7 +236,7 @@ export class ContainerManager {
     }
     const record = this.get(id);
     this.#events.publish('container', 'create', id, { image: record.image, name: record.name.slice(1) });
-    return { Id: id, Warnings: [] };
+    return { Id: id, Warnings: warnings };
   }
 
   // ---- start ----

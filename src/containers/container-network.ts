@@ -48,22 +48,23 @@ export class ContainerNetwork {
     return network;
   }
 
-  /** Checks a create request's network settings before anything is stored. */
-  check(hostConfig: HostConfig): void {
+  /** Checks a create request's network settings before anything is stored; answers docker's warnings. */
+  check(hostConfig: HostConfig): string[] {
     const mode = hostConfig.NetworkMode;
+    const published = Object.values(hostConfig.PortBindings ?? {}).some((list) => (list?.length ?? 0) > 0) || hostConfig.PublishAllPorts === true;
+    for (const key of Object.keys(hostConfig.PortBindings ?? {})) parsePortKey(key);
     if (mode?.startsWith('container:')) {
       if (mode.length === 'container:'.length) throw new InvalidArgument('invalid network mode: container: needs a container name or id');
+      if (published) throw new InvalidArgument('conflicting options: port publishing and the container type network mode');
       this.#lookup(mode.slice('container:'.length));
-      return;
+      return [];
     }
     // A network that does not exist fails the start, not the create (as docker: the CLI takes a
     // 404 from create to mean the image is missing).
     const network = this.networks.find(networkName(mode));
-    const published = Object.values(hostConfig.PortBindings ?? {}).some((list) => (list?.length ?? 0) > 0) || hostConfig.PublishAllPorts;
-    if (published && network && network.driver !== 'bridge') {
-      throw new InvalidArgument(`conflicting options: port publishing and the ${network.name} network mode`);
-    }
-    for (const key of Object.keys(hostConfig.PortBindings ?? {})) parsePortKey(key);
+    if (published && network?.driver === 'host') return ['Published ports are discarded when using host network mode'];
+    if (published && network?.driver === 'null') throw new InvalidArgument('conflicting options: port publishing and the none network mode');
+    return [];
   }
 
   /**

@@ -216,6 +216,12 @@ describe('docker CLI against berthd: networks', () => {
     assert.deepEqual(none.trim().split('\n').map((l) => l.split(':')[1]!.trim()), ['lo']);
     const host = await ok('run', '--rm', '--network', 'host', 'busybox', 'ip', '-o', 'link');
     assert.match(host, new RegExp(`: ${fixture.daemon.bridge}:`), 'the host network shows the daemon\'s bridge');
+    // As docker: ports published with the host's network are a warning, not an error.
+    const discarded = await docker('run', '--rm', '--network', 'host', '-p', '8080:80', 'busybox', 'true');
+    assert.equal(discarded.code, 0, discarded.stderr);
+    assert.match(discarded.stderr, /WARNING: Published ports are discarded when using host network mode/);
+    const noneAndPorts = await docker('create', '--network', 'none', '-p', '8080:80', 'busybox', 'true');
+    assert.match(noneAndPorts.stderr, /conflicting options: port publishing and the none network mode/);
     // As docker: the container is made, its start fails.
     const missing = await docker('run', '--name', 'lost', '--network', 'nowhere', 'busybox', 'true');
     assert.notEqual(missing.code, 0);
