@@ -70,6 +70,14 @@ export class PortProxy {
           const { relay, hostPort } = await bindFirst(hostIp, hostPorts(binding.HostPort ?? ''), proto, address, port);
           relays.push(relay);
           bound.push({ HostIp: hostIp, HostPort: String(hostPort) });
+          // As docker 27+: no address given is IPv6's too, on the same port, where the host has it.
+          if (!binding.HostIp) {
+            const v6 = await (proto === 'tcp' ? tcpRelay('::', hostPort, address, port) : udpRelay('::', hostPort, address, port)).catch(() => undefined);
+            if (v6) {
+              relays.push(v6.relay);
+              bound.push({ HostIp: '::', HostPort: String(hostPort) });
+            }
+          }
         }
         out[normalized] = [...(out[normalized] ?? []), ...bound];
       }
@@ -129,7 +137,7 @@ function tcpRelay(hostIp: string, hostPort: number, address: string, port: numbe
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: hostIp, port: hostPort, exclusive: true }, () => {
+    server.listen({ host: hostIp, port: hostPort, exclusive: true, ipv6Only: hostIp.includes(':') }, () => {
       server.off('error', reject);
       server.on('error', () => undefined);
       const bound = server.address();
@@ -147,7 +155,7 @@ function tcpRelay(hostIp: string, hostPort: number, address: string, port: numbe
 }
 
 function udpRelay(hostIp: string, hostPort: number, address: string, port: number): Promise<{ relay: Relay; hostPort: number }> {
-  const front = createSocket('udp4');
+  const front = hostIp.includes(':') ? createSocket({ type: 'udp6', ipv6Only: true }) : createSocket('udp4');
   // One socket towards the container per client, so its answers find their way back.
   const clients = new Map<string, { socket: UdpSocket; timer: NodeJS.Timeout }>();
   const forget = (key: string): void => {

@@ -79,9 +79,12 @@ describe('docker CLI against berthd: networks', () => {
       const hostname = (await ok('inspect', '-f', '{{.Config.Hostname}}', 'web')).trim();
       assert.equal((await get(port, '/hostname')).trim(), hostname);
       const ports = (await ok('port', 'web')).trim().split('\n').sort();
-      assert.equal(ports.length, 2, ports.join('\n'));
+      assert.equal(ports.length, 3, ports.join('\n'));
       assert.equal(ports[0], `80/tcp -> 127.0.0.1:${port}`);
-      assert.match(ports[1]!, /^8080\/tcp -> 0\.0\.0\.0:\d+$/);
+      // -P's port on every IPv4 and IPv6 address, as docker 27+ publishes it.
+      const ephemeral = /^8080\/tcp -> 0\.0\.0\.0:(\d+)$/.exec(ports[1]!);
+      assert.ok(ephemeral, ports.join('\n'));
+      assert.equal(ports[2], `8080/tcp -> [::]:${ephemeral[1]}`);
       assert.match(await ok('ps', '--format', '{{.Ports}}', '-f', 'name=web'), new RegExp(`127\\.0\\.0\\.1:${port}->80/tcp`));
       // ps filters on ports and networks.
       assert.equal((await ok('ps', '--format', '{{.Names}}', '-f', `publish=${port}`)).trim(), 'web');

@@ -50,6 +50,24 @@ describe('published ports', () => {
     await assert.rejects(talk(Number(bound.HostPort), 'x'));
   });
 
+  it('no host address is every IPv4 and IPv6 address, on one port', async () => {
+    const target = await shoutServer();
+    const ports = await proxy.publish('c4', '127.0.0.1', { [`${target}/tcp`]: [{ HostIp: '', HostPort: '' }] });
+    const bound = ports[`${target}/tcp`]!;
+    assert.deepEqual(bound.map((b) => b.HostIp), ['0.0.0.0', '::']);
+    assert.equal(bound[0]!.HostPort, bound[1]!.HostPort);
+    const v6 = await new Promise<string>((resolve, reject) => {
+      const socket = createConnection({ host: '::1', port: Number(bound[1]!.HostPort), allowHalfOpen: true });
+      let got = '';
+      socket.on('data', (c) => (got += c.toString()));
+      socket.on('end', () => resolve(got));
+      socket.on('error', reject);
+      socket.end('over ipv6');
+    });
+    assert.equal(v6, 'OVER IPV6');
+    await proxy.unpublish('c4');
+  });
+
   it('relays UDP, each client\'s answers back to it', async () => {
     const echo = createSocket('udp4');
     servers.push(echo);
