@@ -119,12 +119,14 @@ export function generateName(taken: (name: string) => boolean): string {
 export function mergeImageConfig(request: ContainerConfig, image: RunConfig | undefined): ContainerConfig {
   const merged: ContainerConfig = { ...request };
   const img = image ?? {};
-  const requestEntrypoint = request.Entrypoint && request.Entrypoint.length > 0 ? request.Entrypoint : undefined;
+  // `--entrypoint ''` sends [""]: no entrypoint at all, not one named "".
+  const clearsEntrypoint = request.Entrypoint?.length === 1 && request.Entrypoint[0] === '';
+  const requestEntrypoint = request.Entrypoint && request.Entrypoint.length > 0 && !clearsEntrypoint ? request.Entrypoint : undefined;
   const requestCmd = request.Cmd && request.Cmd.length > 0 ? request.Cmd : undefined;
   if (requestEntrypoint) {
     merged.Entrypoint = requestEntrypoint;
     merged.Cmd = requestCmd ?? null;
-  } else if (request.Entrypoint && request.Entrypoint.length === 1 && request.Entrypoint[0] === '') {
+  } else if (clearsEntrypoint) {
     merged.Entrypoint = null;
     merged.Cmd = requestCmd ?? img.Cmd ?? null;
   } else {
