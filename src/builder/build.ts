@@ -32,6 +32,7 @@ import type { Logger } from '../daemon/logger.js';
 import { BerthError, InvalidArgument, NotFound, NotImplemented, isBerthError } from '../errors/errors.js';
 import { applyConfigChanges, processWord } from '../images/config-changes.js';
 import type { Image, ImageStore } from '../images/image-store.js';
+import { alignedHistory, withoutEmpty } from '../images/image-config.js';
 import type { HistoryEntry, ImageConfig, RunConfig } from '../images/oci-types.js';
 import { familiarString, referenceString, type Reference } from '../images/reference.js';
 import type { LayerRecord } from '../metadata/schema.js';
@@ -820,25 +821,7 @@ function ownerOf(chown: string | undefined, chmod: string | undefined): CopyOwne
   return owner;
 }
 
-function withoutEmpty(config: RunConfig): RunConfig {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(config)) {
-    if (value === undefined || value === null || value === '' || value === false) continue;
-    if (Array.isArray(value) && value.length === 0) continue;
-    if (typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0) continue;
-    out[key] = value;
-  }
-  return out as RunConfig;
-}
 
-/** The history with at least one entry per layer, so that the new entry lines up with its layer. */
-function alignedHistory(config: ImageConfig, layerCount: number): HistoryEntry[] {
-  const history = config.history ?? [];
-  const missing = layerCount - history.filter((h) => !h.empty_layer).length;
-  if (missing <= 0) return history;
-  const filler: HistoryEntry = config.created ? { created: config.created } : {};
-  return [...Array.from({ length: missing }, () => ({ ...filler })), ...history];
-}
 
 /** A tar of one directory entry: the folder `rel` (relative to the root), made if missing. */
 function folderTar(rel: string, owner: CopyOwner): Readable {

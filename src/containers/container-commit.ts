@@ -17,6 +17,7 @@ import type { Logger } from '../daemon/logger.js';
 import { Conflict, NotFound } from '../errors/errors.js';
 import { applyConfigChanges } from '../images/config-changes.js';
 import type { ImageStore } from '../images/image-store.js';
+import { alignedHistory, withoutEmpty } from '../images/image-config.js';
 import type { HistoryEntry, ImageConfig, RunConfig } from '../images/oci-types.js';
 import { familiarString, type Reference } from '../images/reference.js';
 import type { LayerRecord } from '../metadata/schema.js';
@@ -226,28 +227,7 @@ function envKey(entry: string): string {
   return eq < 0 ? entry : entry.slice(0, eq);
 }
 
-function withoutEmpty(config: RunConfig): RunConfig {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(config)) {
-    if (value === undefined || value === null || value === '' || value === false) continue;
-    if (Array.isArray(value) && value.length === 0) continue;
-    if (typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0) continue;
-    out[key] = value;
-  }
-  return out as RunConfig;
-}
 
-/**
- * The image's history with one entry per layer at least: an image loaded without history
- * (or with too little) gets plain entries in front, so the new entry lines up with its layer.
- */
-function alignedHistory(config: ImageConfig, layerCount: number): HistoryEntry[] {
-  const history = config.history ?? [];
-  const missing = layerCount - history.filter((h) => !h.empty_layer).length;
-  if (missing <= 0) return history;
-  const filler: HistoryEntry = config.created ? { created: config.created } : {};
-  return [...Array.from({ length: missing }, () => ({ ...filler })), ...history];
-}
 
 /** The container's upper dir as a layer on top of `parent`, without the runtime's mount points. */
 async function containerLayer(deps: CommitDeps, fs: ContainerFilesystem, parent: string | undefined): Promise<LayerRecord> {
