@@ -10,8 +10,8 @@
 import { join } from 'node:path';
 import type { Daemon } from '../../daemon/daemon.js';
 import { InvalidArgument, NotImplemented } from '../../errors/errors.js';
-import { BuildCache } from '../../builder/build-cache.js';
-import { BuildStepError, buildImage, type BuildDeps, type BuildOptions } from '../../builder/build.js';
+import type { BuildCache } from '../../builder/build-cache.js';
+import type { BuildDeps, BuildOptions } from '../../builder/build.js';
 import { ContainerArchive } from '../../containers/container-archive.js';
 import { familiarString, parseReference, parseTaggedReference, withTag, type Reference } from '../../images/reference.js';
 import { normalizeAuth, type AuthConfig } from '../../registry/auth.js';
@@ -29,7 +29,10 @@ export function buildRoutes(router: Router, daemon: Daemon): void {
     volumeMountpoint: (name) => daemon.volumes.mountpoint(name),
     warn: (message, fields) => daemon.log.warn(message, fields),
   });
+  // The builder loads on the first build, not at berthd's start.
+  const builder = () => import('../../builder/build.js');
   let cache: Promise<BuildCache> | undefined;
+  const openCache = async () => (await import('../../builder/build-cache.js')).BuildCache.open(daemon.options.dataRoot, daemon.images);
   const deps = async (auths: Record<string, AuthConfig>): Promise<BuildDeps> => ({
     containers: daemon.containers,
     images: daemon.images,
@@ -37,7 +40,7 @@ export function buildRoutes(router: Router, daemon: Daemon): void {
     archive,
     events: daemon.events,
     log: daemon.log,
-    cache: await (cache ??= BuildCache.open(daemon.options.dataRoot, daemon.images)),
+    cache: await (cache ??= openCache()),
     scratchDir: join(daemon.options.dataRoot, 'tmp'),
     pull: async (name, progress) => {
       const ref = parseReference(name);
@@ -57,6 +60,7 @@ export function buildRoutes(router: Router, daemon: Daemon): void {
     const opts = { ...buildOptions(ctx), signal: cancelled.signal };
     const quiet = queryBool(ctx.query, 'q');
     const stream = new JsonStream(res);
+    const { BuildStepError, buildImage } = await builder();
     try {
       const auths = registryAuths(ctx.req.headers['x-registry-config']);
       const id = await buildImage(await deps(auths), ctx.bodyStream(), opts, {
