@@ -333,7 +333,8 @@ export class ContainerManager {
         if (attached.ports) c.ports = attached.ports;
       });
       this.#events.publish('container', 'start', id, { image: record.image, name: record.name.slice(1) });
-      await this.#refreshPeers((this.get(id).endpoints ?? []).map((e) => e.networkId));
+      // Its own file was written before it ran: the peers learn of it.
+      await this.#refreshPeers((this.get(id).endpoints ?? []).map((e) => e.networkId), { skip: id });
     } catch (err) {
       this.#starting.delete(id);
       // Interfaces set up meanwhile are recorded, so that the cleanup takes them down too.
@@ -388,14 +389,15 @@ export class ContainerManager {
 
   /**
    * Rewrites the /etc/hosts of the running containers on networks `networkIds`, and of
-   * `also` (in place: the file is bind-mounted), so each names its current peers.
+   * `also`, but `skip`'s (in place: the file is bind-mounted), so each names its current peers.
    */
-  async #refreshPeers(networkIds: string[], also?: string): Promise<void> {
+  async #refreshPeers(networkIds: string[], opts: { also?: string; skip?: string } = {}): Promise<void> {
     const all = this.all();
     const ids = new Set(networkIds);
     for (const c of all) {
       const mine = c.endpoints ?? [];
-      if (!c.state.Running || (c.id !== also && !mine.some((e) => ids.has(e.networkId) && e.networkName !== 'bridge'))) continue;
+      if (!c.state.Running || c.id === opts.skip) continue;
+      if (c.id !== opts.also && !mine.some((e) => ids.has(e.networkId) && e.networkName !== 'bridge')) continue;
       const hosts = hostsFile(c.config.Hostname ?? c.id.slice(0, 12), c.hostConfig.ExtraHosts ?? [], mine[0]?.ipAddress, this.network.peerLines(c, all));
       await writeFile(this.filePaths(c.id).hosts, hosts).catch((err: unknown) => this.#log.warn('hosts file not updated', { id: c.id, error: String(err) }));
     }
@@ -689,7 +691,7 @@ export class ContainerManager {
           rec.endpoints = [...(rec.endpoints ?? []), attached];
           rec.networkingConfig = { EndpointsConfig: { ...endpointsConfig(rec), [network.name]: endpoint } };
         });
-        await this.#refreshPeers([network.id], c.id);
+        await this.#refreshPeers([network.id], { also: c.id });
       } else {
         await this.#update(c.id, (rec) => {
           const onNone = this.network.networks.find(networkName(rec.hostConfig.NetworkMode))?.driver === 'null';
@@ -734,7 +736,7 @@ export class ContainerManager {
         rec.networkingConfig = { EndpointsConfig: config };
         if (this.network.networks.find(networkName(rec.hostConfig.NetworkMode))?.id === network.id) rec.hostConfig.NetworkMode = 'none';
       });
-      if (endpoint) await this.#refreshPeers([network.id], c.id);
+      if (endpoint) await this.#refreshPeers([network.id], { also: c.id });
       this.#events.publish('network', 'disconnect', network.id, { container: c.id, name: network.name, type: network.driver });
     });
   }

@@ -275,15 +275,9 @@ export class Daemon {
           Containers: usage.filter((c) => c.imageId === image.id).length,
         };
       }),
-      Containers: await Promise.all(
-        this.containers.all().map(async (c) => ({
-          Id: c.id,
-          Names: [c.name],
-          Image: c.image,
-          ImageID: c.imageId,
-          State: c.state.Status,
-          SizeRw: await this.snapshots.usage(c.id).then((u) => u.size, () => 0),
-        })),
+      // Each container's writable layer, by id (the API's route lists them as the container list does).
+      ContainerSizes: Object.fromEntries(
+        await Promise.all(this.containers.all().map(async (c) => [c.id, await this.snapshots.usage(c.id).then((u) => u.size, () => 0)] as const)),
       ),
       Volumes: await Promise.all(
         this.volumes.list().map(async (v) => ({

@@ -34,11 +34,10 @@ export function systemRoutes(router: Router, daemon: Daemon): void {
   });
 
   router.add('GET', '/system/df', async (ctx) => {
-    const usage = await daemon.diskUsage();
+    const { ContainerSizes: sizes, ...usage } = await daemon.diskUsage();
     // Each container as the list shows it (command, created, status, mounts), with its size.
-    const sizes = new Map((usage['Containers'] as Array<{ Id: string; SizeRw: number }>).map((c) => [c.Id, c.SizeRw]));
-    usage['Containers'] = daemon.containers.all().map((c) => ({ ...summary(daemon, c), SizeRw: sizes.get(c.id) ?? 0 }));
-    sendJson(ctx.res!, 200, usage);
+    const containers = daemon.containers.all().map((c) => ({ ...summary(daemon, c), SizeRw: (sizes as Record<string, number>)[c.id] ?? 0 }));
+    sendJson(ctx.res!, 200, { ...usage, Containers: containers });
   });
 
   router.add('GET', '/events', (ctx) => {
